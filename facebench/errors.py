@@ -1,0 +1,64 @@
+"""User-facing errors.
+
+Every mistake a user can make (a wrong path, a bad mask, a malformed dataset) raises a
+``FacebenchError``. The CLI prints its message as one line and exits with code 2;
+anything else that escapes is our bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FacebenchError(Exception):
+    """A mistake in the user's input: printed as one line, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, path: str | Path | None = None, hint: str | None = None):
+        self.path = None if path is None else Path(path)
+        self.hint = hint
+        parts = [f"{path}: {message}" if path is not None else message]
+        if hint:
+            parts.append(f"({hint})")
+        super().__init__(" ".join(parts))
+
+
+class InputNotFound(FacebenchError):
+    """A path the user named does not exist."""
+
+
+class InvalidMask(FacebenchError):
+    """A label map has the wrong size, dtype or illegal class values."""
+
+
+class InvalidDataset(FacebenchError):
+    """A folder is not in the facebench dataset layout."""
+
+
+class MissingPredictions(FacebenchError):
+    """Predictions are missing for some sample ids."""
+
+
+class InvalidCapture(FacebenchError):
+    """A multiview capture (transforms.json / COLMAP model) is malformed."""
+
+
+class InvalidConfig(FacebenchError):
+    """An option or config value is out of range or inconsistent."""
+
+
+class BackendUnavailable(FacebenchError):
+    """A compute backend was forced but cannot run on this machine."""
+
+
+class CheckpointError(FacebenchError):
+    """A checkpoint is missing, tampered with, or not in safetensors + JSON form."""
+
+
+def require_exists(path: str | Path, what: str = "path") -> Path:
+    """Return ``path`` as a Path, or raise InputNotFound naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFound(f"{what} does not exist", p)
+    return p

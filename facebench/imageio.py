@@ -1,0 +1,66 @@
+"""Deterministic, lossless PNG encoding and decoding for images and label maps."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facebench.errors import InvalidMask, require_exists
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """uint8 H×W (label map) or H×W×3 (RGB) -> PNG bytes; same array, same bytes."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected uint8, got {array.dtype}")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", compress_level=6, optimize=False)
+    return buf.getvalue()
+
+
+def decode_png(data: bytes, what: str = "image", path: str | Path | None = None) -> np.ndarray:
+    """PNG bytes -> uint8 array (RGB for images, single channel for masks)."""
+    img = Image.open(io.BytesIO(data))
+    if what == "mask":
+        if not data.startswith(PNG_SIGNATURE):
+            raise InvalidMask("mask is not a lossless PNG", path)
+        if img.mode not in ("L", "P"):
+            raise InvalidMask(f"mask must be single-channel, got mode {img.mode}", path)
+        return np.asarray(img, dtype=np.uint8)
+    return np.asarray(img.convert("RGB"))
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read an H×W uint8 label PNG, with a one-line error if it is anything else."""
+    path = require_exists(path, "mask")
+    return decode_png(path.read_bytes(), "mask", path)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    path = require_exists(path, "image")
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write to a temporary sibling then rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    return atomic_write_bytes(path, encode_png(array))
