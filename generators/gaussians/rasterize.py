@@ -1,0 +1,150 @@
+"""One entry point, ``rasterize()``: gsplat's CUDA kernels on a GPU, facebench's own torch path on a CPU."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from facebench.errors import BackendUnavailable
+
+from .composite import composite
+from .project import project
+from .sh import eval_sh
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["auto", "torch", "gsplat"]
+
+
+def choose_backend(device: torch.device, backend: Backend = "auto") -> Literal["torch", "gsplat"]:
+    """Pick the backend for tensors on ``device``; never touches gsplat's CUDA extension on a CPU."""
+    if backend not in ("auto", "torch", "gsplat"):
+        raise BackendUnavailable(f"unknown rasterizer backend {backend!r}", hint="use auto, torch or gsplat")
+    if backend == "torch":
+        return "torch"
+    cuda = device.type == "cuda" and torch.cuda.is_available()
+    if backend == "gsplat" and not cuda:
+        raise BackendUnavailable(
+            f"the gsplat rasterizer needs CUDA tensors, got tensors on {device}"
+            + ("" if torch.cuda.is_available() else " and no CUDA device"),
+            hint="use backend='torch' (or 'auto') on a CPU",
+        )
+    return "gsplat" if cuda else "torch"
+
+
+def rasterize(
+    means: Tensor,
+    quats: Tensor,
+    scales: Tensor,
+    opacities: Tensor,
+    colors: Tensor,
+    viewmat: Tensor,
+    K: Tensor,
+    width: int,
+    height: int,
+    *,
+    sh_degree: int | None = None,
+    background: Tensor | None = None,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    eps2d: float = 0.3,
+    alpha_max: float = 0.999,
+    backend: Backend = "auto",
+    return_meta: bool = False,
+) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
+    """Render N 3D Gaussians from one pinhole camera, differentiably in every input.
+
+    Args:
+        means: ``[N, 3]`` world-space centres.
+        quats: ``[N, 4]`` rotations as (w, x, y, z) quaternions, normalised internally.
+        scales: ``[N, 3]`` standard deviations along the local axes (already exp'd, not log).
+        opacities: ``[N]`` opacities in [0, 1] (already sigmoid'd).
+        colors: ``[N, D]`` features of any width D (RGB, 19 label logits, ...), or SH coefficients
+            ``[N, K, 3]`` with K >= (sh_degree+1)² when ``sh_degree`` is given; SH colours are
+            ``clamp_min(SH(dir) + 0.5, 0)`` with dir from the camera centre to the mean (gsplat's rule).
+        viewmat: ``[4, 4]`` world-to-camera matrix, OpenCV axes (x right, y down, z forward).
+        K: ``[3, 3]`` intrinsics.
+        width, height: image size in pixels.
+        sh_degree: SH degree 0..3 to evaluate, or None when ``colors`` are plain features.
+        background: ``[D]`` colour added where the image is not opaque, or None (black).
+        near_plane, far_plane: camera-space z range; Gaussians outside are culled.
+        eps2d: low-pass added to the 2D covariance in px² (0.3, as in 3DGS and gsplat "classic").
+        alpha_max: per-Gaussian alpha clamp; 0.999 is gsplat's value (the 3DGS paper's code uses 0.99).
+        backend: "auto" (gsplat for CUDA tensors, torch otherwise), "torch" or "gsplat".
+        return_meta: also return a dict with ``means2d [N, 2]`` (its ``.grad`` is kept, for
+            densification), ``radii [N, 2]``, ``depths [N]`` and ``backend``.
+
+    Returns:
+        ``image [D, H, W]``, ``alpha [H, W]`` and ``depth [H, W]``, where depth is the alpha-weighted
+        sum of camera-space z (gsplat's "D" mode; divide by alpha for the expected depth), plus the
+        meta dict when asked.
+
+    Rules (gsplat "classic"): EWA splatting with a 3.33-sigma extent, alpha = min(alpha_max,
+    o·exp(-sigma)), pixels with alpha < 1/255 skipped, front-to-back compositing that stops before
+    transmittance falls to 1e-4, pixel centres at +0.5.
+    """
+    chosen = choose_backend(means.device, backend)
+    log.debug("rasterize: %d Gaussians, %dx%d, backend %s (asked %s)", len(means), width, height, chosen,
+              backend)
+    if chosen == "gsplat":
+        out = _rasterize_gsplat(
+            means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
+            near_plane, far_plane, eps2d,
+        )
+    else:
+        out = _rasterize_torch(
+            means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
+            near_plane, far_plane, eps2d, alpha_max,
+        )
+    return out if return_meta else out[:3]
+
+
+def _rasterize_torch(
+    means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
+    near_plane, far_plane, eps2d, alpha_max,
+):
+    proj = project(means, quats, scales, viewmat, K, width, height, eps2d, near_plane, far_plane)
+    if proj.means2d.requires_grad:
+        proj.means2d.retain_grad()
+    with torch.no_grad():
+        vis = torch.nonzero((proj.radii > 0).all(-1)).squeeze(1)
+        sel = vis[torch.argsort(proj.depths[vis], stable=True)]
+    if sh_degree is not None:
+        campos = -viewmat[:3, :3].T @ viewmat[:3, 3]
+        feats = torch.clamp_min(eval_sh(sh_degree, colors[sel], means[sel] - campos) + 0.5, 0.0)
+    else:
+        feats = colors[sel]
+    d = feats.shape[1]
+    feats = torch.cat([feats, proj.depths[sel, None].to(feats.dtype)], 1)
+    img, alpha = composite(
+        proj.means2d[sel], proj.conics[sel], opacities[sel], feats, width, height, alpha_max
+    )
+    image, depth = img[:, :d], img[:, d]
+    if background is not None:
+        image = image + (1.0 - alpha)[:, None] * background
+    meta = {"means2d": proj.means2d, "radii": proj.radii, "depths": proj.depths, "backend": "torch"}
+    return image.T.reshape(d, height, width), alpha.reshape(height, width), depth.reshape(height, width), meta
+
+
+def _rasterize_gsplat(
+    means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
+    near_plane, far_plane, eps2d,
+):
+    from gsplat import rasterization  # imported only here: CUDA tensors, CUDA machine
+
+    render, alphas, meta = rasterization(
+        means, quats, scales, opacities, colors, viewmat[None], K[None], width, height,
+        near_plane=near_plane, far_plane=far_plane, eps2d=eps2d, sh_degree=sh_degree,
+        backgrounds=None if background is None else torch.cat([background, background.new_zeros(1)])[None],
+        render_mode="RGB+D", packed=False,
+    )  # fmt: skip
+    render, alphas = render[0], alphas[0, ..., 0]
+    image = render[..., :-1].permute(2, 0, 1)
+    m2d = meta["means2d"][0] if meta["means2d"].dim() == 3 else meta["means2d"]
+    out_meta = {"means2d": m2d, "radii": meta["radii"][0], "depths": meta["depths"][0], "backend": "gsplat"}
+    if m2d.requires_grad:
+        m2d.retain_grad()
+    return image, alphas, render[..., -1], out_meta
