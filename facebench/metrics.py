@@ -149,7 +149,11 @@ class Evaluation:
         return pi.sum(0)
 
     def group_names(self) -> list[str]:
-        return list(dict.fromkeys(self.groups))
+        """Groups in pose-bin order (frontal first), then any others as first seen."""
+        from facebench.pose import POSE_BIN_NAMES
+
+        seen = list(dict.fromkeys(self.groups))
+        return [b for b in POSE_BIN_NAMES if b in seen] + [g for g in seen if g not in POSE_BIN_NAMES]
 
     def scores(self, group: str | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
         """Per-class and summary scores with bootstrap intervals, for all images or one group."""

@@ -1,0 +1,47 @@
+"""Shared fixtures: small real datasets built through the library itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def blob_sample_arrays(rng: np.random.Generator, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """An image and a mask with a few rectangles of random classes (cheap, deterministic)."""
+    mask = np.zeros((size, size), np.uint8)
+    for _ in range(6):
+        c = int(rng.integers(1, 19))
+        y, x = rng.integers(0, size - 8, 2)
+        h, w = rng.integers(4, 20, 2)
+        mask[y : y + h, x : x + w] = c
+    from facebench.labels import FACEBENCH
+
+    image = (FACEBENCH.colorize(mask).astype(np.int16) + rng.integers(-20, 20, (size, size, 3))).clip(0, 255)
+    return image.astype(np.uint8), mask
+
+
+@pytest.fixture
+def small_dataset(tmp_path: Path) -> Path:
+    """A 24-image test split spread over every pose bin."""
+    from facebench.dataset import Sample, build_dataset
+
+    rng = np.random.default_rng(7)
+    samples = []
+    for i in range(24):
+        img, mask = blob_sample_arrays(rng)
+        yaw = float([-10, 45, -75, 150][i % 4] + rng.uniform(-5, 5))
+        samples.append(Sample(id=f"img{i:03d}", image=img, mask=mask, subject=f"s{i % 3}", yaw=yaw, pitch=0.0))
+    return build_dataset({"test": samples}, tmp_path / "ds")
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "facebench", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)

@@ -1,0 +1,75 @@
+"""`facebench evaluate` end to end through the real console entry point."""
+
+import json
+
+import numpy as np
+import pandas as pd
+from conftest import run_cli
+
+from facebench.dataset import load
+from facebench.imageio import write_png
+from facebench.metrics import Evaluation
+
+
+def _predictions(ds_root, out, corrupt_every=3):
+    """Truth with some regions wiped on every third image: a known, imperfect parser."""
+    ev = Evaluation()
+    for i, s in enumerate(load(ds_root).iter_samples("test")):
+        pred = s.mask.copy()
+        if i % corrupt_every == 0:
+            pred[: pred.shape[0] // 2] = 1
+        write_png(out / f"{s.id}.png", pred)
+        ev.add(pred, s.mask, s.id, s.pose_bin, s.yaw)
+    return ev
+
+
+def test_evaluate_writes_full_report(tmp_path, small_dataset):
+    preds = tmp_path / "preds"
+    ev = _predictions(small_dataset, preds)
+    out = tmp_path / "report"
+    r = run_cli("evaluate", str(preds), "--data", str(small_dataset), "--out", str(out), "--n-boot", "200")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["overall"]["mean_f1_fg"] == ev.scores(n_boot=0)["mean_f1_fg"]
+    assert "Dataset-level confusion matrix" in m["convention"] and m["dataset_revision"].startswith("sha256:")
+    bins = pd.read_csv(out / "per_pose_bin.csv")
+    assert set(bins.pose_bin) == {"frontal", "three_quarter", "profile", "rear"}
+    for b in bins.itertuples():
+        assert b.mean_f1_fg == ev.scores(b.pose_bin, n_boot=0)["mean_f1_fg"]
+        assert b.lo <= b.mean_f1_fg <= b.hi
+    region = pd.read_csv(out / "per_region.csv")
+    assert len(region) == 19 and region.f1.max() <= 1
+    for name in ("per_region_f1", "per_pose_bin", "f1_vs_yaw", "confusion", "worst", "best"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 5000
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6 and "src=\"figures" not in html
+    assert "mean F1 (fg)" in r.stdout
+
+
+def test_evaluate_errors_are_one_line_exit_2(tmp_path, small_dataset):
+    preds = tmp_path / "preds"
+    _predictions(small_dataset, preds)
+    ids = sorted(p.stem for p in preds.glob("*.png"))
+
+    def fails(*args, match):
+        r = run_cli("evaluate", *args)
+        assert r.returncode == 2, (r.stdout, r.stderr)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and match in lines[0], r.stderr
+
+    fails(str(tmp_path / "nope"), "--data", str(small_dataset), match="nope: prediction folder does not exist")
+    fails(str(preds), "--data", str(tmp_path / "nods"), match="nods: dataset does not exist")
+    fails(str(preds), "--data", str(preds), match="not a facebench dataset")
+    for i in ids[:4]:
+        (preds / f"{i}.png").unlink()
+    fails(str(preds), "--data", str(small_dataset), match=f"4 of 24 predictions missing (first: {ids[0]}")
+    _predictions(small_dataset, preds)
+    write_png(preds / f"{ids[5]}.png", np.zeros((10, 10), np.uint8))
+    fails(str(preds), "--data", str(small_dataset), match=f"{ids[5]}.png: mask is 10×10, image is 48×48")
+    write_png(preds / f"{ids[5]}.png", np.full((48, 48), 30, np.uint8))
+    fails(str(preds), "--data", str(small_dataset), match=f"{ids[5]}.png: illegal label values 30")
+
+
+def test_help_is_fast_and_lists_commands():
+    r = run_cli("--help")
+    assert r.returncode == 0 and "evaluate" in r.stdout
