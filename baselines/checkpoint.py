@@ -1,0 +1,183 @@
+"""Checkpoints: safetensors weights plus a JSON config, and nothing that unpickles.
+
+A checkpoint is either a folder holding ``model.safetensors`` + ``config.json``, or a pair
+``NAME.safetensors`` + ``NAME.json`` side by side (how shipped weights live in ``baselines/weights/``).
+The JSON records the architecture, width, label names, input size, normalisation, training data
+and metrics, and the sha256 of the weights file; loading hashes the exact bytes it parses, so a
+tampered or truncated file is refused. Pickle-based files (.pt/.pth/.ckpt/...) are refused without
+being opened by torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from facebench.errors import CheckpointError
+
+FORMAT = "facebench-checkpoint/1"
+PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar", ".joblib"}
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary sibling, then os.replace: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _looks_pickled(path: Path) -> bool:
+    head = path.read_bytes()[:4] if path.is_file() else b""
+    return path.suffix.lower() in PICKLE_SUFFIXES or head[:1] == b"\x80" or head[:2] == b"PK"
+
+
+def _refuse_pickle(path: Path) -> None:
+    raise CheckpointError(
+        "looks like a pickle/torch.save checkpoint; facebench never unpickles files (they can run code)",
+        path,
+        hint="convert it to safetensors + JSON in a trusted environment",
+    )
+
+
+def resolve(path: str | Path) -> tuple[Path, Path]:
+    """(weights file, config file) of a checkpoint folder, .safetensors file or .json file."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(
+            "checkpoint does not exist", p, hint="pass a folder with config.json + model.safetensors"
+        )
+    if p.is_dir():
+        weights, config = p / "model.safetensors", p / "config.json"
+        if not weights.exists():
+            pickles = [q for q in sorted(p.iterdir()) if q.suffix.lower() in PICKLE_SUFFIXES]
+            if pickles:
+                _refuse_pickle(pickles[0])
+            raise CheckpointError("no model.safetensors in this folder", p)
+    elif p.suffix == ".safetensors":
+        weights, config = p, p.with_suffix(".json")
+    elif p.suffix == ".json":
+        weights, config = p.with_suffix(".safetensors"), p
+    elif _looks_pickled(p):
+        _refuse_pickle(p)
+    else:
+        raise CheckpointError("not a checkpoint (expected a folder, .safetensors or .json)", p)
+    if not config.exists():
+        raise CheckpointError(
+            f"no config {config.name} beside the weights",
+            weights,
+            hint="a checkpoint is weights plus the JSON config that records their sha256",
+        )
+    if not weights.exists():
+        raise CheckpointError(f"no weights {weights.name} beside the config", config)
+    return weights, config
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The JSON config of a checkpoint (weights not read)."""
+    _, config_path = resolve(path)
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(
+            f"config is not valid JSON ({e.msg if hasattr(e, 'msg') else e})", config_path
+        ) from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"config is not a {FORMAT} file", config_path)
+    for key in ("architecture", "width", "labels", "input_size", "normalisation", "weights"):
+        if key not in config:
+            raise CheckpointError(f"config lacks '{key}'", config_path)
+    return config
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, config: dict[str, Any], dtype: torch.dtype = torch.float32
+) -> Path:
+    """Write ``model`` and ``config`` as a checkpoint folder (or NAME.safetensors + NAME.json).
+
+    ``dtype=torch.float16`` halves the file (for shipping); loading casts back to float32.
+    """
+    p = Path(path)
+    weights, config_path = (
+        (p, p.with_suffix(".json"))
+        if p.suffix == ".safetensors"
+        else (p / "model.safetensors", p / "config.json")
+    )
+    tensors = {
+        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().clone()
+        for k, v in model.state_dict().items()
+    }
+    data = save_safetensors(
+        tensors, metadata={"format": FORMAT, "architecture": str(config.get("architecture"))}
+    )
+    cfg = dict(config)
+    cfg["format"] = FORMAT
+    cfg["weights"] = {
+        "file": weights.name,
+        "sha256": sha256(data),
+        "dtype": str(dtype).removeprefix("torch."),
+        "bytes": len(data),
+    }
+    atomic_write(weights, data)
+    atomic_write(config_path, (json.dumps(cfg, indent=1, sort_keys=False) + "\n").encode())
+    return p
+
+
+def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Verified float32 state dict and config; raises CheckpointError on any mismatch."""
+    weights, _ = resolve(path)
+    config = read_config(path)
+    data = weights.read_bytes()
+    expected = config["weights"].get("sha256")
+    if sha256(data) != expected:
+        if data[:2] == b"PK" or (data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+            _refuse_pickle(weights)
+        raise CheckpointError(
+            "weights sha256 does not match the config: the file was modified or truncated",
+            weights,
+            hint="re-download or re-export the checkpoint",
+        )
+    try:
+        tensors = load_safetensors(data)
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"not a readable safetensors file ({e})", weights) from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    return state, config
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str | Path) -> None:
+    """Load a state dict strictly, turning shape/key mismatches into one-line CheckpointErrors."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        detail = (
+            f"{len(missing)} missing (e.g. {missing[:1]}), {len(unexpected)} unexpected, "
+            f"{len(wrong)} with other shapes (e.g. {wrong[:1]})"
+        )
+        raise CheckpointError(
+            f"weights do not fit the architecture: {detail}",
+            where,
+            hint="check the architecture, width and number of classes",
+        )
+    model.load_state_dict(state, strict=True)

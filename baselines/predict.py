@@ -1,0 +1,207 @@
+"""Checkpoints as ``facebench.parsing.Parser``s, batch prediction to PNG folders, and ONNX export.
+
+Images of any size are letterboxed to a square, resized to the checkpoint's input size, parsed in
+batches, and the logits are resized back (bilinear) before the argmax, so label maps match each
+input pixel for pixel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from baselines.checkpoint import load_state, load_weights
+from baselines.models import MODELS, build_model
+from baselines.transforms import image_to_tensor, logits_to_mask, normalise
+from facebench.errors import CheckpointError, InvalidConfig
+from facebench.imageio import write_png
+from facebench.labels import FACEBENCH, LabelSet
+
+
+class TorchParser:
+    """A trained baseline behind the Parser protocol: ``predict(images) -> masks``."""
+
+    def __init__(
+        self, model: torch.nn.Module, config: dict[str, Any], name: str | None = None, batch_size: int = 8
+    ):
+        self.model = model.eval()
+        self.config = config
+        names = tuple(config["labels"]["names"])
+        self.labels = (
+            FACEBENCH if names == FACEBENCH.names else LabelSet(names, name=config["labels"]["name"])
+        )
+        self.name = name or config["architecture"]
+        self.size = int(config["input_size"])
+        self.mean = tuple(config["normalisation"]["mean"])
+        self.std = tuple(config["normalisation"]["std"])
+        self.batch_size = batch_size
+
+    def logits(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """N×C×S×S logits of letterboxed, resized images (one forward pass: keep N small)."""
+        x = torch.stack([image_to_tensor(im, self.size) for im in images])
+        with torch.inference_mode():
+            return self.model(normalise(x, self.mean, self.std))
+
+    def predict(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None) -> list[np.ndarray]:
+        """H×W×3 uint8 RGB images (any sizes) -> H×W uint8 label maps of the same sizes."""
+        out: list[np.ndarray] = []
+        for i in range(0, len(images), self.batch_size):
+            chunk = images[i : i + self.batch_size]
+            for im, lg in zip(chunk, self.logits(chunk), strict=True):
+                out.append(logits_to_mask(lg, im.shape[0], im.shape[1]))
+        return out
+
+
+def _split_spec(spec: str) -> tuple[str | None, str]:
+    """'bisenet:path' -> ('bisenet', 'path'); a bare path -> (None, path)."""
+    head, sep, tail = spec.partition(":")
+    if sep and head in MODELS:
+        return head, tail
+    return None, spec
+
+
+def load_model(path: str | Path, architecture: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build the architecture a checkpoint names and load its verified weights (eval mode)."""
+    state, config = load_state(path)
+    if architecture is not None and architecture != config["architecture"]:
+        raise CheckpointError(f"is a {config['architecture']} checkpoint, not {architecture}", path)
+    if config["architecture"] not in MODELS:
+        raise CheckpointError(
+            f"unknown architecture '{config['architecture']}'", path, hint=f"known: {', '.join(MODELS)}"
+        )
+    model = build_model(
+        config["architecture"],
+        len(config["labels"]["names"]),
+        float(config["width"]),
+        **config.get("model_kwargs", {}),
+    )
+    load_weights(model, state, path)
+    return model.eval(), config
+
+
+def load_parser(spec: str, batch_size: int = 8) -> TorchParser:
+    """A Parser from a checkpoint path (folder, .safetensors or .json) or ``name:path``."""
+    architecture, path = _split_spec(str(spec))
+    model, config = load_model(path, architecture)
+    return TorchParser(
+        model,
+        config,
+        name=Path(path).stem if Path(path).is_file() else Path(path).name,
+        batch_size=batch_size,
+    )
+
+
+def predict_dataset(
+    parser: TorchParser, data: str | Path, split: str, out: str | Path, quiet: bool = False
+) -> int:
+    """Write ``{id}.png`` label maps for every sample of ``split``; returns how many."""
+    from facebench.dataset import FacebenchDataset
+
+    ds = FacebenchDataset(data)
+    n = len(ds.metadata(split))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    batch_images: list[np.ndarray] = []
+    batch_ids: list[str] = []
+
+    with Progress(disable=quiet, transient=True) as progress:
+        task = progress.add_task(f"predict {split}", total=n)
+
+        def flush() -> None:
+            for i, mask in zip(batch_ids, parser.predict(batch_images, batch_ids), strict=True):
+                write_png(out / f"{i}.png", mask)
+            progress.advance(task, len(batch_ids))
+            batch_images.clear()
+            batch_ids.clear()
+
+        for sample in ds.iter_samples(split, columns=("image",)):
+            batch_images.append(sample.image)
+            batch_ids.append(sample.id)
+            if len(batch_images) == parser.batch_size:
+                flush()
+        flush()
+    return n
+
+
+def export_onnx(spec: str, out: str | Path, opset: int = 17, check: bool = True) -> dict[str, Any]:
+    """Export a checkpoint to ONNX (input 'image': N×3×H×W float RGB in [0, 1]; output 'logits').
+
+    Normalisation is inside the graph, so callers only scale by 1/255. With ``check``, the export
+    is run with onnxruntime and compared with torch on random images; returns the max |difference|.
+    """
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise InvalidConfig(
+            "ONNX export needs the 'onnx' extra", hint="pip install 'facebench[onnx]'"
+        ) from None
+    architecture, path = _split_spec(str(spec))
+    model, config = load_model(path, architecture)
+    wrapped = _Normalised(model, config["normalisation"]["mean"], config["normalisation"]["std"]).eval()
+    size = int(config["input_size"])
+    example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        wrapped,
+        (example,),
+        str(out),
+        input_names=["image"],
+        output_names=["logits"],
+        opset_version=opset,
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        dynamo=False,
+    )
+    _add_metadata(out, config)
+    report: dict[str, Any] = {"path": str(out), "opset": opset, "bytes": out.stat().st_size}
+    if check:
+        report.update(check_onnx(out, wrapped, example))
+    return report
+
+
+class _Normalised(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, mean, std):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
+def _add_metadata(path: Path, config: dict[str, Any]) -> None:
+    import json
+
+    import onnx
+
+    m = onnx.load(str(path))
+    for key, value in (
+        ("facebench_labels", json.dumps(config["labels"]["names"])),
+        ("facebench_input_size", str(config["input_size"])),
+        ("facebench_architecture", config["architecture"]),
+    ):
+        m.metadata_props.add(key=key, value=value)
+    onnx.save(m, str(path))
+
+
+def check_onnx(path: Path, model: torch.nn.Module, example: torch.Tensor) -> dict[str, Any]:
+    """Compare onnxruntime with torch on ``example``; {'onnxruntime': False} if it isn't installed."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return {"onnxruntime": False}
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(["logits"], {"image": example.numpy()})[0]
+    with torch.inference_mode():
+        want = model(example).numpy()
+    return {
+        "onnxruntime": ort.__version__,
+        "max_abs_diff": float(np.abs(got - want).max()),
+        "argmax_agreement": float((got.argmax(1) == want.argmax(1)).mean()),
+    }

@@ -1,0 +1,286 @@
+"""Baselines: architectures, augmentation, loss, training, checkpoints and prediction (small and fast)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.augment import NO_AUGMENT, AugmentConfig, augment
+from baselines.checkpoint import load_state, save_checkpoint
+from baselines.loss import ohem_cross_entropy
+from baselines.models import MODELS, build_model
+from baselines.predict import TorchParser, load_parser, predict_dataset
+from baselines.train import TrainConfig, train
+from facebench.dataset import Sample, build_dataset
+from facebench.errors import CheckpointError, InvalidConfig
+from facebench.labels import FACEBENCH
+from facebench.parsing import Parser
+
+torch.set_num_threads(2)
+
+
+def toy_face(rng: np.random.Generator, size: int, yaw: float) -> tuple[np.ndarray, np.ndarray]:
+    """A cartoon head: skin disc, two eyes, two brows, nose, lips, hair cap, on a noisy background.
+
+    Frontal convention: the subject's left eye appears on the image's right.
+    """
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    cx = 0.5 + 0.25 * np.sin(np.deg2rad(yaw)) + rng.uniform(-0.03, 0.03)
+    mask = np.zeros((size, size), np.uint8)
+    mask[(xx - cx) ** 2 + (yy - 0.5) ** 2 < 0.09] = 1
+    mask[((xx - cx) ** 2 + (yy - 0.5) ** 2 < 0.12) & (yy < 0.3)] = 17
+    for side, eye, brow in ((+1, 4, 2), (-1, 5, 3)):
+        ex = cx + side * 0.12
+        mask[(np.abs(xx - ex) < 0.05) & (np.abs(yy - 0.45) < 0.025)] = eye
+        mask[(np.abs(xx - ex) < 0.06) & (np.abs(yy - 0.38) < 0.015)] = brow
+    mask[(np.abs(xx - cx) < 0.03) & (np.abs(yy - 0.55) < 0.06)] = 10
+    mask[(np.abs(xx - cx) < 0.08) & (np.abs(yy - 0.68) < 0.015)] = 12
+    mask[(np.abs(xx - cx) < 0.08) & (np.abs(yy - 0.71) < 0.015)] = 13
+    palette = rng.integers(0, 256, size=(19, 3)) // 2 + FACEBENCH.palette_array // 2
+    image = palette[mask] + rng.integers(-20, 20, size=(size, size, 3))
+    return image.clip(0, 255).astype(np.uint8), mask
+
+
+def toy_samples(n: int, size: int, seed: int, prefix: str) -> list[Sample]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        yaw = float(rng.uniform(-90, 90))
+        image, mask = toy_face(rng, size, yaw)
+        out.append(Sample(f"{prefix}{i:03d}", image, mask, f"s{i % 3}", yaw, float(rng.uniform(-30, 30))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def toy_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "toy"
+    splits = {
+        "train": toy_samples(16, 64, 0, "tr"),
+        "validation": toy_samples(4, 64, 1, "va"),
+        "test": toy_samples(3, 72, 2, "te"),
+    }
+    return build_dataset(splits, root)
+
+
+def tiny_config(data: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(model="bisenet", data=str(data), out=str(out), steps=4, size=64, batch_size=4, width=0.25,
+                val_every=2, save_every=2, quiet=True)  # fmt: skip
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("shape", [(1, 64, 64), (2, 96, 128), (1, 130, 70)])
+def test_output_shapes(name, shape):
+    model = build_model(name, num_classes=19, width=0.25)
+    n, h, w = shape
+    x = torch.randn(n, 3, h, w)
+    model.train()
+    outs = model(x)
+    assert isinstance(outs, list) and len(outs) == (3 if name == "bisenet" else 1)
+    assert all(o.shape == (n, 19, h, w) for o in outs)
+    model.eval()
+    with torch.no_grad():
+        assert model(x).shape == (n, 19, h, w)
+
+
+def test_bisenet_full_width_channels():
+    """Width 1.0 reproduces the reference channel plan: ARMs 256→128 and 512→128, FFM to 256."""
+    m = build_model("bisenet", width=1.0)
+    assert m.context_path.backbone.channels == (64, 128, 256, 512)
+    assert m.context_path.arm16.conv[0].in_channels == 256 and m.context_path.arm16.conv[0].out_channels == 128
+    assert m.context_path.arm32.conv[0].in_channels == 512
+    assert m.fusion.project[0].in_channels == 256 and m.fusion.project[0].out_channels == 256
+
+
+def test_unknown_model_is_a_user_error():
+    with pytest.raises(InvalidConfig, match="unknown model"):
+        build_model("resnet9000")
+
+
+def test_flip_augmentation_swaps_left_and_right():
+    rng = np.random.default_rng(0)
+    image, mask = toy_face(rng, 48, 0.0)
+    images = torch.from_numpy(image).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    masks = torch.from_numpy(mask)[None].repeat(2, 1, 1)
+    cfg = AugmentConfig(scale=(1.0, 1.0), rotate=0.0, flip=1.0, brightness=0, contrast=0, saturation=0)
+    x, y = augment(images, masks, 48, cfg, FACEBENCH.flip_lut, torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(y[0].numpy(), FACEBENCH.flip(mask))
+    np.testing.assert_allclose(x[0].permute(1, 2, 0).numpy() * 255, image[:, ::-1], atol=1e-3)
+    left = FACEBENCH.index("l_eye")
+    right = FACEBENCH.index("r_eye")
+    assert (mask == left).sum() == (y[0].numpy() == right).sum() > 0
+    x0, y0 = augment(images, masks, 48, NO_AUGMENT, FACEBENCH.flip_lut, torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(y0[0].numpy(), mask)
+
+
+def test_augmentation_keeps_labels_legal_and_is_seeded():
+    rng = np.random.default_rng(1)
+    pairs = [toy_face(rng, 64, y) for y in (0, 40, -70, 10)]
+    images = torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i, _ in pairs])
+    masks = torch.stack([torch.from_numpy(m) for _, m in pairs])
+    a = augment(images, masks, 48, AugmentConfig(), FACEBENCH.flip_lut, torch.Generator().manual_seed(3))
+    b = augment(images, masks, 48, AugmentConfig(), FACEBENCH.flip_lut, torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == (4, 3, 48, 48) and a[1].shape == (4, 48, 48)
+    values = set(a[1].unique().tolist())
+    assert values <= set(range(19)) | {255}
+
+
+def test_ohem_keeps_hard_pixels_and_at_least_n_min():
+    target = torch.zeros(1, 8, 8, dtype=torch.long)
+    easy = torch.zeros(1, 19, 8, 8)
+    easy[:, 0] = 20.0  # every pixel confidently right: no hard pixels, so the n_min largest are averaged
+    assert 0 <= float(ohem_cross_entropy(easy, target)) < 1e-6
+    target[0, 0, 0] = 255
+    hard = torch.zeros(1, 19, 8, 8)  # uniform: p = 1/19 < 0.7 everywhere
+    assert float(ohem_cross_entropy(hard, target)) == pytest.approx(np.log(19), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_training_steps_lower_the_loss(name):
+    """A few real optimiser steps (OHEM loss, recipe optimiser) on one fixed batch reduce its loss."""
+    from baselines.models import model_spec
+    from baselines.schedule import make_optimizer
+    from baselines.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    pairs = [toy_face(rng, 64, y) for y in (0, 30, -30, 60)]
+    x = normalise(torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i, _ in pairs]).float() / 255,
+                  IMAGENET_MEAN, IMAGENET_STD)  # fmt: skip
+    y = torch.stack([torch.from_numpy(m) for _, m in pairs]).long()
+    model = build_model(name, width=0.25).train()
+    spec = model_spec(name)
+    opt = make_optimizer(model, spec.optimizer, spec.lr, spec.weight_decay)
+
+    def loss_now() -> torch.Tensor:
+        return sum(ohem_cross_entropy(o, y) for o in model(x))
+
+    losses = []
+    for _ in range(10):
+        loss = loss_now()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_train_writes_a_checkpoint_that_predicts(toy_dataset, tmp_path):
+    result = train(tiny_config(toy_dataset, tmp_path / "run", max_yaw=60.0))
+    assert result.step == 4
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["architecture"] == "bisenet" and config["width"] == 0.25 and config["input_size"] == 64
+    assert config["labels"]["names"] == list(FACEBENCH.names)
+    assert config["training"]["data_revision"].startswith("sha256:")
+    assert config["training"]["pose_filter"] == {"max_yaw": 60.0, "max_pitch": None}
+    assert "mean_f1_fg" in config["metrics"] and "by_pose_bin" in config["metrics"]
+    parser = load_parser(str(tmp_path / "run"))
+    assert isinstance(parser, Parser)
+    images = [np.zeros((50, 80, 3), np.uint8), np.full((100, 40, 3), 128, np.uint8)]
+    masks = parser.predict(images)
+    assert [m.shape for m in masks] == [(50, 80), (100, 40)] and all(m.dtype == np.uint8 for m in masks)
+    n = predict_dataset(parser, toy_dataset, "test", tmp_path / "masks", quiet=True)
+    assert n == 3 and len(list((tmp_path / "masks").glob("*.png"))) == 3
+
+
+def test_resume_matches_an_uninterrupted_run(toy_dataset, tmp_path):
+    full = train(tiny_config(toy_dataset, tmp_path / "full"))
+    train(tiny_config(toy_dataset, tmp_path / "part", stop_after=2))
+    resumed = train(tiny_config(toy_dataset, tmp_path / "part"))
+    assert resumed.step == full.step == 4
+    a, _ = load_state(tmp_path / "full")
+    b, _ = load_state(tmp_path / "part")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_same_seed_same_weights_and_resume_refuses_other_settings(toy_dataset, tmp_path):
+    train(tiny_config(toy_dataset, tmp_path / "a", steps=2, val_split=None))
+    train(tiny_config(toy_dataset, tmp_path / "b", steps=2, val_split=None))
+    a, _ = load_state(tmp_path / "a")
+    b, _ = load_state(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(InvalidConfig, match="other settings"):
+        train(tiny_config(toy_dataset, tmp_path / "a", steps=2, seed=1))
+
+
+def test_fine_tune_from_init(toy_dataset, tmp_path):
+    train(tiny_config(toy_dataset, tmp_path / "base", steps=2, val_split=None, width=None))
+    with pytest.raises(InvalidConfig, match="not unet"):
+        train(tiny_config(toy_dataset, tmp_path / "ft", model="unet", init=str(tmp_path / "base")))
+    res = train(tiny_config(toy_dataset, tmp_path / "ft", steps=2, val_split=None, width=None, size=None,
+                            init=str(tmp_path / "base")))  # fmt: skip
+    config = json.loads((res.out / "config.json").read_text())
+    assert config["width"] == 1.0 and config["input_size"] == 64
+    assert config["training"]["init"] == str(tmp_path / "base")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
+    model = build_model(name, width=0.25).eval()
+    with torch.no_grad():  # perturb BN statistics so they matter
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    config = {"architecture": name, "width": 0.25, "labels": {"name": "facebench", "names": list(FACEBENCH.names)},
+              "input_size": 64, "normalisation": {"mean": [0.5] * 3, "std": [0.25] * 3}}  # fmt: skip
+    save_checkpoint(tmp_path / "ck", model, config)
+    parser = load_parser(f"{name}:{tmp_path / 'ck'}")
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), parser.model(x))
+    images = [np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)]
+    direct = TorchParser(model, config).predict(images)[0]
+    np.testing.assert_array_equal(direct, parser.predict(images)[0])
+    # the NAME.safetensors + NAME.json form, stored in fp16 for shipping
+    save_checkpoint(tmp_path / "small.safetensors", model, config, dtype=torch.float16)
+    assert (tmp_path / "small.json").exists()
+    assert load_parser(str(tmp_path / "small.safetensors")).predict(images)[0].shape == (64, 64)
+
+
+def test_tampered_and_pickled_checkpoints_are_refused(tmp_path):
+    model = build_model("unet", width=0.25)
+    config = {"architecture": "unet", "width": 0.25, "labels": {"name": "facebench", "names": list(FACEBENCH.names)},
+              "input_size": 64, "normalisation": {"mean": [0.5] * 3, "std": [0.25] * 3}}  # fmt: skip
+    save_checkpoint(tmp_path / "ck", model, config)
+    weights = tmp_path / "ck" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256 does not match"):
+        load_parser(str(tmp_path / "ck"))
+    with pytest.raises(CheckpointError, match="not bisenet"):
+        save_checkpoint(tmp_path / "ok", model, config)
+        load_parser(f"bisenet:{tmp_path / 'ok'}")
+
+    sentinel = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (sentinel.write_text, ("code ran",))
+
+    for name in ("model.pt", "weights.pth", "noext"):
+        (tmp_path / name).write_bytes(pickle.dumps(Evil()))
+        with pytest.raises(CheckpointError, match="never unpickles"):
+            load_parser(str(tmp_path / name))
+    # a pickle renamed to model.safetensors inside a checkpoint folder
+    (tmp_path / "ck" / "model.safetensors").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_parser(str(tmp_path / "ck"))
+    # a folder with only a .pt file
+    (tmp_path / "ptonly").mkdir()
+    (tmp_path / "ptonly" / "model.pt").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_parser(str(tmp_path / "ptonly"))
+    assert not sentinel.exists()
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_parser(str(tmp_path / "missing"))
