@@ -24,7 +24,7 @@ app = typer.Typer(
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Argument(help="Predictions: a folder of {id}.png label maps.")],
-    data: Annotated[Path, typer.Option(help="Dataset folder in the facebench layout.")],
+    data: Annotated[str, typer.Option(help="Dataset folder, or a Hub dataset ns/name[@revision].")],
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Report folder (default: reports/<model>-<split>).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates for 95% intervals (0 = none).")] = 1000,
@@ -35,9 +35,10 @@ def evaluate(
 
     from facebench.dataset import load
     from facebench.evaluate import evaluate_parser
+    from facebench.hub import resolve_data
     from facebench.parsing import MaskFolderParser
 
-    ds = load(data)
+    ds = load(resolve_data(data))
     parser = MaskFolderParser(model, labels=ds.labels)
     n = len(ds.metadata(split))
     with Progress(transient=True) as bar:
@@ -62,6 +63,37 @@ def validate_cmd(data: Annotated[Path, typer.Argument(help="Dataset folder to ch
 
     counts = validate(data)
     typer.echo(f"{data}: valid ({', '.join(f'{k}: {v}' for k, v in counts.items())})")
+
+
+@app.command()
+def publish(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder to publish.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Hub dataset id, namespace/name.")],
+    private: Annotated[bool, typer.Option(help="Create the repo private.")] = False,
+    revision: Annotated[str | None, typer.Option(help="Branch to commit to (default main).")] = None,
+    message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
+) -> None:
+    """Push a dataset to the Hugging Face Hub in one commit and print the commit sha."""
+    from facebench.hub import publish as do_publish
+
+    sha = do_publish(dataset, repo_id, private=private, revision=revision, message=message)
+    typer.echo(sha)
+
+
+@app.command()
+def download(
+    repo: Annotated[str, typer.Argument(help="Hub dataset ns/name[@revision].")],
+    out: Annotated[Path | None, typer.Option(help="Destination folder (default: the facebench cache).")] = None,
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit (overrides @revision).")] = None,
+    split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
+    pose_bin: Annotated[str | None, typer.Option(help="Only this pose bin.")] = None,
+) -> None:
+    """Fetch a published dataset (or one split / pose bin of it) into the local layout."""
+    from facebench.hub import download as do_download
+
+    spec = f"{repo.partition('@')[0]}@{revision}" if revision else repo
+    path = do_download(spec, out, split=split, pose_bin=pose_bin)
+    typer.echo(str(path))
 
 
 def main() -> None:

@@ -1,0 +1,164 @@
+"""Publish a facebench dataset to the Hugging Face Hub in one commit, and download it back.
+
+Only public APIs of huggingface_hub are used, so any Hub-compatible endpoint works (``HF_ENDPOINT``).
+Publishing sends every file of the dataset folder in a single commit and deletes remote files the
+dataset no longer has: the repo is either the old dataset or the new one, never half of each.
+Unchanged content makes no commit (huggingface_hub skips files whose remote oid matches).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from facebench.dataset import FacebenchDataset
+from facebench.errors import FacebenchError, InvalidConfig
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+REVISION_FILE = ".facebench_revision"
+
+
+class HubError(FacebenchError):
+    """The Hub refused or failed a request in a way the user can act on."""
+
+
+@dataclass(frozen=True)
+class HubRef:
+    """``ns/name[@revision]``."""
+
+    repo_id: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> HubRef:
+        repo, _, rev = spec.partition("@")
+        if not REPO_ID.match(repo):
+            raise InvalidConfig(f"'{spec}' is not a Hub dataset id (expected namespace/name[@revision])")
+        return cls(repo, rev or None)
+
+
+def _token(token: str | None) -> str:
+    from huggingface_hub import get_token
+
+    tok = token or get_token()
+    if not tok:
+        raise HubError("no Hugging Face token found", hint="set HF_TOKEN or run `hf auth login`")
+    return tok
+
+
+def _api(token: str | None = None, endpoint: str | None = None):
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint, token=token)
+
+
+def _hub_call(what: str, fn, retries: int = 3, backoff: float = 0.5):
+    """Call ``fn``; retry server errors a few times, then raise one clear line."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except RepositoryNotFoundError:
+            raise HubError(f"{what}: repository not found (or private and your token cannot see it)") from None
+        except RevisionNotFoundError:
+            raise HubError(f"{what}: revision not found") from None
+        except HfHubHTTPError as e:
+            status = getattr(e.response, "status_code", None)
+            if status is not None and status >= 500 and attempt < retries:
+                time.sleep(backoff * 2**attempt)
+                continue
+            if status in (401, 403):
+                raise HubError(f"{what}: not authorised (HTTP {status})", hint="check HF_TOKEN") from None
+            raise HubError(f"{what} failed: HTTP {status}: {str(e).splitlines()[0]}") from None
+
+
+def publish(
+    dataset_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    message: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """Push ``dataset_dir`` to ``repo_id`` in one commit; returns the commit sha (the old one if unchanged)."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    ds = FacebenchDataset(dataset_dir)  # refuses folders that are not datasets
+    HubRef.parse(repo_id)
+    tok = _token(token)
+    api = _api(tok, endpoint)
+    _hub_call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))
+    branch = revision or "main"
+    if branch != "main":
+        _hub_call("create branch",
+                  lambda: api.create_branch(repo_id, repo_type="dataset", branch=branch, exist_ok=True))
+    local = sorted(p.relative_to(ds.root).as_posix() for p in ds.root.rglob("*")
+                   if p.is_file() and not p.name.startswith("."))
+    remote = _hub_call("list files", lambda: api.list_repo_files(repo_id, repo_type="dataset", revision=branch))
+    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(ds.root / p)) for p in local]
+    ops += [CommitOperationDelete(path_in_repo=p) for p in remote if p not in local and p != ".gitattributes"]
+    msg = message or f"Publish facebench dataset ({', '.join(ds.splits)})"
+    info = _hub_call("commit", lambda: api.create_commit(repo_id, operations=ops, commit_message=msg,
+                                                          repo_type="dataset", revision=branch))
+    return info.oid
+
+
+def download(
+    spec: str,
+    out: str | Path | None = None,
+    split: str | None = None,
+    pose_bin: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> Path:
+    """Fetch ``ns/name[@revision]`` (optionally one split and/or pose bin) into the local layout.
+
+    Files land in a temporary folder first and are renamed into place, so ``out`` is never partial.
+    The resolved commit sha is written to ``.facebench_revision``.
+    """
+    from huggingface_hub import snapshot_download
+
+    ref = HubRef.parse(spec)
+    api = _api(token, endpoint)
+    info = _hub_call(f"dataset {ref.repo_id}", lambda: api.dataset_info(ref.repo_id, revision=ref.revision))
+    sha = info.sha
+    out = Path(out) if out is not None else default_cache_dir() / ref.repo_id.replace("/", "--") / sha
+    if (out / REVISION_FILE).exists() and (out / REVISION_FILE).read_text().strip() == sha and not (split or pose_bin):
+        return out
+    pattern = f"data/{split or '*'}-{pose_bin or '*'}-*.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        _hub_call(f"download {ref.repo_id}", lambda: snapshot_download(
+            ref.repo_id, repo_type="dataset", revision=sha, local_dir=tmp, token=token, endpoint=endpoint,
+            allow_patterns=["README.md", "id2label.json", pattern]))
+        shutil.rmtree(tmp / ".cache", ignore_errors=True)
+        if not list((tmp / "data").glob("*.parquet")) if (tmp / "data").exists() else True:
+            raise HubError(f"{spec}: nothing matches split={split or '*'} pose_bin={pose_bin or '*'}")
+        (tmp / REVISION_FILE).write_text(sha + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FACEBENCH_CACHE", Path.home() / ".cache" / "facebench")) / "datasets"
+
+
+def resolve_data(spec: str | Path) -> Path:
+    """A local dataset folder as is; ``ns/name[@rev]`` (when no such local path exists) downloaded and cached."""
+    p = Path(spec)
+    if p.exists() or not REPO_ID.match(str(spec).partition("@")[0]):
+        return p
+    return download(str(spec))

@@ -1,0 +1,448 @@
+"""A Hugging Face Hub stand-in for tests: the real wire protocol, on 127.0.0.1, standard library only.
+
+No installable server accepts Hub uploads offline, so tests run this one. It speaks the routes that
+huggingface_hub and datasets use to create a repo, upload (preupload, LFS batch + PUT + verify, NDJSON
+commit) and download (repo info, tree, paths-info, resolve). Each commit is an immutable snapshot, a
+branch is a pointer to one, and a commit swaps the pointer only after every operation checked out:
+a failed commit changes nothing. ``fail`` injects HTTP 500s to test retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlparse
+
+GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class FileEntry:
+    path: str
+    size: int
+    blob: str  # sha256 of the content: the key in the blob store
+    lfs: bool
+    git_oid: str
+
+    def as_tree(self) -> dict:
+        d = {"type": "file", "path": self.path, "size": self.size, "oid": self.git_oid}
+        if self.lfs:
+            d["lfs"] = {"oid": self.blob, "size": self.size, "pointerSize": 134}
+        return d
+
+
+@dataclass
+class Repo:
+    repo_id: str
+    private: bool
+    commits: dict[str, dict[str, FileEntry]] = field(default_factory=dict)
+    parents: dict[str, str | None] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, rev: str) -> str | None:
+        rev = unquote(rev)
+        if rev in self.branches:
+            return self.branches[rev]
+        if rev in self.commits:
+            return rev
+        matches = [c for c in self.commits if c.startswith(rev)] if len(rev) >= 7 else []
+        return matches[0] if len(matches) == 1 else None
+
+
+class HubState:
+    """Everything the fake Hub knows, behind one lock."""
+
+    def __init__(self, tokens: set[str] | None = None):
+        self.lock = threading.RLock()
+        self.repos: dict[str, Repo] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.tokens = tokens if tokens is not None else {"hf_test_token"}
+        self.requests: list[tuple[str, str, str]] = []  # (client address, method, path)
+        self.fail: dict[str, int] = {}  # route kind -> how many of the next calls answer 500
+        self.counter = 0
+
+    def new_commit(self, repo: Repo, parent: str | None, files: dict[str, FileEntry], message: str) -> str:
+        self.counter += 1
+        h = hashlib.sha1(f"{repo.repo_id}|{parent}|{message}|{self.counter}".encode())
+        for p in sorted(files):
+            h.update(f"{p}:{files[p].blob}".encode())
+        sha = h.hexdigest()
+        repo.commits[sha] = files
+        repo.parents[sha] = parent
+        repo.messages[sha] = message
+        return sha
+
+    def store(self, data: bytes, path: str, lfs: bool) -> FileEntry:
+        digest = hashlib.sha256(data).hexdigest()
+        self.blobs[digest] = data
+        return FileEntry(path=path, size=len(data), blob=digest, lfs=lfs, git_oid=git_blob_sha1(data))
+
+
+ROUTES: list[tuple[str, re.Pattern, str]] = [
+    ("POST", re.compile(r"^/api/repos/create$"), "create"),
+    ("GET", re.compile(r"^/api/whoami-v2$"), "whoami"),
+    ("POST", re.compile(r"^/api/validate-yaml$"), "validate_yaml"),
+    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)$"), "preupload"),
+    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)$"), "commit"),
+    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/paths-info/(?P<rev>[^/]+)$"), "paths_info"),
+    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/branch/(?P<branch>.+)$"), "branch"),
+    ("GET", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$"), "tree"),
+    ("GET", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/refs$"), "refs"),
+    ("GET", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$"), "info"),
+    ("POST", re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$"), "lfs_batch"),
+    ("PUT", re.compile(r"^/lfs/upload/(?P<oid>[0-9a-f]{64})$"), "lfs_upload"),
+    ("POST", re.compile(r"^/lfs/verify$"), "lfs_verify"),
+    ("GET", re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
+    ("HEAD", re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
+]
+
+
+class HubHandler(BaseHTTPRequestHandler):
+    server_version = "facebench-test-hub/1"
+    protocol_version = "HTTP/1.1"
+    state: HubState
+    endpoint: str
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes | dict | list | None = None, headers: dict | None = None,
+              head: bool = False) -> None:
+        if isinstance(body, dict | list):
+            body = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        body = body or b""
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not (head or self.command == "HEAD"):
+            self.wfile.write(body)
+
+    def _error(self, status: int, message: str, code: str | None = None) -> None:
+        headers = {"X-Error-Message": message}
+        if code:
+            headers["X-Error-Code"] = code
+        self._send(status, {"error": message}, headers)
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _authed(self) -> bool:
+        auth = self.headers.get("Authorization", "")
+        return auth.startswith("Bearer ") and auth[7:] in self.state.tokens
+
+    def _dispatch(self, method: str) -> None:
+        url = urlparse(self.path)
+        self.state.requests.append((self.client_address[0], method, url.path))
+        body = self._body() if method in ("POST", "PUT") else b""
+        for m, pattern, kind in ROUTES:
+            match = pattern.match(url.path)
+            if m == method and match:
+                with self.state.lock:
+                    if self.state.fail.get(kind, 0) > 0:
+                        self.state.fail[kind] -= 1
+                        return self._error(500, f"injected failure in {kind}")
+                return getattr(self, f"do_{kind}")(body=body, query=parse_qs(url.query), head=method == "HEAD",
+                                                   **{k: v for k, v in match.groupdict().items()})
+        self._error(404, f"no route {method} {url.path}")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def _repo(self, repo: str, write: bool = False) -> Repo | None:
+        r = self.state.repos.get(unquote(repo))
+        if r is None or (r.private and not self._authed()):
+            self._error(401 if not self._authed() else 404, "Repository not found", "RepoNotFound")
+            return None
+        if write and not self._authed():
+            self._error(401, "Invalid credentials")
+            return None
+        return r
+
+    def _snapshot(self, r: Repo, rev: str) -> tuple[str, dict[str, FileEntry]] | None:
+        sha = r.resolve(rev)
+        if sha is None:
+            self._error(404, f"Invalid rev id: {unquote(rev)}", "RevisionNotFound")
+            return None
+        return sha, r.commits[sha]
+
+    # -- routes -----------------------------------------------------------------------------------------
+    def do_create(self, body: bytes, **_) -> None:
+        if not self._authed():
+            return self._error(401, "Invalid credentials in Authorization header")
+        req = json.loads(body or b"{}")
+        repo_id = f"{req.get('organization') or 'tester'}/{req['name']}"
+        url = f"{self.endpoint}/datasets/{repo_id}"
+        with self.state.lock:
+            if repo_id in self.state.repos:
+                return self._send(409, {"error": "You already created this dataset repo", "url": url})
+            repo = Repo(repo_id=repo_id, private=bool(req.get("private")) or req.get("visibility") == "private")
+            entry = self.state.store(GITATTRIBUTES, ".gitattributes", lfs=False)
+            repo.branches["main"] = self.state.new_commit(repo, None, {".gitattributes": entry}, "initial commit")
+            self.state.repos[repo_id] = repo
+        self._send(200, {"url": url, "name": repo_id, "id": repo_id})
+
+    def do_whoami(self, **_) -> None:
+        if not self._authed():
+            return self._error(401, "Invalid credentials")
+        self._send(200, {"type": "user", "name": "tester", "orgs": [], "auth": {"type": "access_token"}})
+
+    def do_validate_yaml(self, **_) -> None:
+        self._send(200, {"errors": [], "warnings": []})
+
+    def do_info(self, repo: str, rev: str | None = None, head: bool = False, **_) -> None:
+        r = self._repo(repo)
+        if r is None:
+            return
+        snap = self._snapshot(r, rev or "main")
+        if snap is None:
+            return
+        sha, files = snap
+        self._send(200, {
+            "_id": r.repo_id, "id": r.repo_id, "author": r.repo_id.split("/")[0], "sha": sha, "private": r.private,
+            "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [], "cardData": {},
+            "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
+            "siblings": [{"rfilename": p} for p in sorted(files)],
+        }, head=head)  # fmt: skip
+
+    def do_refs(self, repo: str, **_) -> None:
+        r = self._repo(repo)
+        if r is None:
+            return
+        self._send(200, {"branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": c}
+                                      for b, c in r.branches.items()], "tags": [], "converts": []})
+
+    def do_branch(self, repo: str, branch: str, body: bytes, **_) -> None:
+        r = self._repo(repo, write=True)
+        if r is None:
+            return
+        req = json.loads(body or b"{}")
+        with self.state.lock:
+            if unquote(branch) in r.branches:
+                return self._error(409, "Reference already exists")
+            start = r.resolve(req.get("startingPoint") or "main")
+            r.branches[unquote(branch)] = start
+        self._send(200, {})
+
+    def do_preupload(self, repo: str, rev: str, body: bytes, **_) -> None:
+        r = self._repo(repo, write=True)
+        if r is None:
+            return
+        snap = self._snapshot(r, rev)
+        files = snap[1] if snap else {}
+        out = []
+        for f in json.loads(body)["files"]:
+            lfs = f["path"].endswith(".parquet") or f["size"] > 10_000_000
+            remote = files.get(f["path"])
+            oid = None if remote is None else (remote.blob if remote.lfs else remote.git_oid)
+            out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
+                        "oid": oid})
+        self._send(200, {"files": out, "commitOid": snap[0] if snap else None})
+
+    def do_lfs_batch(self, repo: str, body: bytes, **_) -> None:
+        r = self._repo(repo, write=True)
+        if r is None:
+            return
+        req = json.loads(body)
+        objects = []
+        for o in req["objects"]:
+            obj = {"oid": o["oid"], "size": o["size"], "authenticated": True}
+            if o["oid"] not in self.state.blobs:
+                obj["actions"] = {
+                    "upload": {"href": f"{self.endpoint}/lfs/upload/{o['oid']}", "header": {}},
+                    "verify": {"href": f"{self.endpoint}/lfs/verify", "header": {}},
+                }
+            objects.append(obj)
+        self._send(200, {"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
+                   {"Content-Type": "application/vnd.git-lfs+json"})
+
+    def do_lfs_upload(self, oid: str, body: bytes, **_) -> None:
+        if hashlib.sha256(body).hexdigest() != oid:
+            return self._error(400, "content does not match oid")
+        with self.state.lock:
+            self.state.blobs[oid] = body
+        self._send(200, b"")
+
+    def do_lfs_verify(self, body: bytes, **_) -> None:
+        req = json.loads(body)
+        ok = req["oid"] in self.state.blobs and len(self.state.blobs[req["oid"]]) == req["size"]
+        self._send(200 if ok else 404, {"message": "ok" if ok else "object not found"})
+
+    def do_commit(self, repo: str, rev: str, body: bytes, **_) -> None:
+        r = self._repo(repo, write=True)
+        if r is None:
+            return
+        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        with self.state.lock:
+            branch = unquote(rev)
+            if branch not in r.branches:
+                return self._error(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+            parent = r.branches[branch]
+            files = dict(r.commits[parent])
+            summary = "commit"
+            for item in lines:
+                key, value = item["key"], item["value"]
+                if key == "header":
+                    summary = value.get("summary", summary)
+                    want = value.get("parentCommit")
+                    if want and want != parent:
+                        return self._error(412, "A commit has happened since. Please refresh and try again.")
+                elif key == "file":
+                    data = base64.b64decode(value["content"]) if value.get("encoding") == "base64" else \
+                        value["content"].encode()
+                    files[value["path"]] = self.state.store(data, value["path"], lfs=False)
+                elif key == "lfsFile":
+                    blob = self.state.blobs.get(value["oid"])
+                    if blob is None:
+                        return self._error(422, f"LFS object {value['oid']} was never uploaded")
+                    files[value["path"]] = FileEntry(value["path"], len(blob), value["oid"], True, git_blob_sha1(blob))
+                elif key == "deletedFile":
+                    files.pop(value["path"], None)
+                elif key == "deletedFolder":
+                    prefix = value["path"].rstrip("/") + "/"
+                    files = {p: e for p, e in files.items() if not p.startswith(prefix)}
+                else:
+                    return self._error(400, f"unknown commit operation {key}")
+            sha = self.state.new_commit(r, parent, files, summary)
+            r.branches[branch] = sha
+        self._send(200, {"success": True, "commitOid": sha, "commitUrl": f"{self.endpoint}/datasets/{r.repo_id}/commit/"
+                         f"{sha}", "commitMessage": summary, "pullRequestUrl": None})
+
+    def _entries(self, files: dict[str, FileEntry], prefix: str, recursive: bool) -> list[dict]:
+        prefix = prefix.strip("/")
+        base = prefix + "/" if prefix else ""
+        out, dirs = [], set()
+        for p in sorted(files):
+            if not p.startswith(base):
+                continue
+            rest = p[len(base):]
+            if "/" in rest:
+                parts = rest.split("/")
+                for k in range(1, len(parts) if recursive else 2):
+                    dirs.add(base + "/".join(parts[:k]))
+                if not recursive:
+                    continue
+            out.append(files[p].as_tree())
+        out += [{"type": "directory", "path": d, "size": 0, "oid": git_blob_sha1(d.encode())} for d in sorted(dirs)]
+        return out
+
+    def do_tree(self, repo: str, rev: str, path: str | None = None, query: dict | None = None, **_) -> None:
+        r = self._repo(repo)
+        if r is None:
+            return
+        snap = self._snapshot(r, rev)
+        if snap is None:
+            return
+        recursive = (query or {}).get("recursive", ["false"])[0].lower() in ("true", "1")
+        entries = self._entries(snap[1], unquote(path or ""), recursive)
+        if path and not entries:
+            return self._error(404, f"path {path} not found", "EntryNotFound")
+        self._send(200, entries)
+
+    def do_paths_info(self, repo: str, rev: str, body: bytes, **_) -> None:
+        r = self._repo(repo)
+        if r is None:
+            return
+        snap = self._snapshot(r, rev)
+        if snap is None:
+            return
+        ctype = self.headers.get("Content-Type", "")
+        if "json" in ctype:
+            paths = json.loads(body).get("paths", [])
+        else:
+            paths = parse_qs(body.decode()).get("paths", [])
+        files = snap[1]
+        out = []
+        for p in paths:
+            p = p.strip("/")
+            if p in files:
+                out.append(files[p].as_tree())
+            elif any(f.startswith(p + "/") for f in files):
+                out.append({"type": "directory", "path": p, "size": 0, "oid": git_blob_sha1(p.encode())})
+        self._send(200, out)
+
+    def do_resolve(self, repo: str, rev: str, path: str, head: bool = False, **_) -> None:
+        r = self._repo(repo)
+        if r is None:
+            return
+        snap = self._snapshot(r, rev)
+        if snap is None:
+            return
+        sha, files = snap
+        entry = files.get(unquote(path))
+        if entry is None:
+            return self._error(404, f"Entry not found: {path}", "EntryNotFound")
+        data = self.state.blobs[entry.blob]
+        etag = entry.blob if entry.lfs else entry.git_oid
+        headers = {"X-Repo-Commit": sha, "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
+                   "Content-Type": "application/octet-stream"}
+        if entry.lfs:
+            headers["X-Linked-Etag"] = f'"{etag}"'
+            headers["X-Linked-Size"] = str(entry.size)
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes=") and not head:
+            start, _, end = rng[6:].partition("-")
+            s, e = int(start or 0), int(end) if end else len(data) - 1
+            headers["Content-Range"] = f"bytes {s}-{e}/{len(data)}"
+            return self._send(206, data[s : e + 1], headers)
+        if head:
+            self.send_response(200)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return
+        self._send(200, data, headers)
+
+
+class HubServer:
+    """Run the fake Hub in a thread: ``with HubServer() as hub: hub.endpoint``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tokens: set[str] | None = None):
+        self.state = HubState(tokens)
+        handler = type("Handler", (HubHandler,), {"state": self.state})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.endpoint = f"http://{host}:{self.httpd.server_address[1]}"
+        handler.endpoint = self.endpoint
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> HubServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+if __name__ == "__main__":  # run standalone: python tests/hubserver.py [port]
+    import sys
+
+    srv = HubServer(port=int(sys.argv[1]) if len(sys.argv) > 1 else 8765)
+    print(srv.endpoint, flush=True)
+    srv.thread.start()
+    srv.thread.join()
