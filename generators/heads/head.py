@@ -1,0 +1,180 @@
+"""A sampled subject: geometry in the head frame, with everything the renderer needs per vertex/face.
+
+``sample_head(seed)`` is the one entry point: identity (shape + expression), hair style, brows,
+neckline and appearance all come from child streams of one ``SeedSequence``, so the same seed gives
+the same head bit for bit, and changing e.g. the appearance config leaves the geometry unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from generators.heads.appearance import Appearance, AppearanceConfig, sample_appearance
+from generators.heads.assets import load_target
+from generators.heads.hair import HairStyle, build_shell, sample_hair_style
+from generators.heads.identity import Identity, IdentityConfig, identity_vertices, sample_identity
+from generators.heads.mesh import CUT_X, CUT_Y, MH_TO_HEAD, PART_HAIR, PART_SKIN, template, vertex_normals
+from generators.heads.regions import SURFACE, BrowStyle, CollarStyle, template_regions
+
+HAIR_DEPTH_BIAS = 0.001  # metres: the shell wins the z-test against the scalp it hugs
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Knobs for sampling subjects."""
+
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
+    hair: bool = True
+
+
+@dataclass
+class Head:
+    """Renderable subject. Per vertex: ``verts`` (head frame, metres), ``rest`` (template position,
+    drives per-pixel region rules and textures), ``normals``, ``neck_score``, ``scalp`` (hair score,
+    +inf off the hair shell), ``noise`` (albedo variation). Per face: ``faces``, ``part``,
+    ``face_class`` (a FACEBENCH id, or ``SURFACE`` for per-pixel rules), ``two_sided``, ``depth_bias``."""
+
+    seed: int
+    identity: Identity
+    appearance: Appearance
+    hair: HairStyle
+    brows: BrowStyle
+    collar: CollarStyle
+    verts: np.ndarray
+    rest: np.ndarray
+    normals: np.ndarray
+    neck_score: np.ndarray
+    scalp: np.ndarray
+    noise: np.ndarray
+    faces: np.ndarray
+    part: np.ndarray
+    face_class: np.ndarray
+    two_sided: np.ndarray
+    depth_bias: np.ndarray
+    eye_centres: np.ndarray  # (2, 3) rest-frame front centres of the left and right eyeballs
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """What transforms.json records about the subject."""
+        return {
+            "seed": self.seed,
+            "identity": self.identity.to_json(),
+            "appearance": self.appearance.to_json(),
+            "hair": self.hair.kind,
+            "collar": self.collar.kind,
+        }
+
+
+def _sample_brows(rng: np.random.Generator, gender: float) -> BrowStyle:
+    m = gender
+    return BrowStyle(
+        x_inner=float(rng.uniform(0.009, 0.014)),
+        x_outer=float(rng.uniform(0.047, 0.056)),
+        y_inner=float(rng.uniform(-0.039, -0.033)),
+        arch=float(rng.uniform(0.003, 0.009)),
+        drop=float(rng.uniform(-0.001, 0.004)),
+        thick_inner=float(rng.uniform(0.006, 0.009) + 0.003 * m),
+        thick_outer=float(rng.uniform(0.002, 0.004) + 0.001 * m),
+        peak=float(rng.uniform(0.5, 0.75)),
+    )
+
+
+def _sample_collar(rng: np.random.Generator) -> CollarStyle:
+    kind = ("crew", "v", "scoop", "high")[int(rng.choice(4, p=[0.4, 0.25, 0.25, 0.1]))]
+    return CollarStyle(
+        kind=kind,
+        front=float(rng.uniform(0.165, 0.185)),
+        back=float(rng.uniform(0.14, 0.16)),
+        depth=float(rng.uniform(0.03, 0.07)),
+        width=float(rng.uniform(0.04, 0.08)),
+    )
+
+
+def _albedo_noise(rest: np.ndarray, phase: tuple[float, ...]) -> np.ndarray:
+    """Smooth blotchy variation in [-1, 1] (a few sinusoids; symmetric in x)."""
+    ax = np.abs(rest[:, 0])
+    y, z = rest[:, 1], rest[:, 2]
+    n = (np.sin(90 * ax + 70 * y + phase[0]) * np.sin(80 * z - 60 * y + phase[1])
+         + 0.6 * np.sin(210 * ax - 170 * z + phase[2]) * np.sin(190 * y + phase[3])
+         + 0.4 * np.sin(430 * y + 380 * ax + phase[4]) * np.sin(400 * z + phase[5]))
+    return (n / 2.0).astype(np.float32)
+
+
+def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
+    """Draw a subject: same seed and config, same head (bit for bit)."""
+    cfg = config or HeadConfig()
+    seed = int(seed)
+    ss = np.random.SeedSequence([seed, 0x4EAD])
+    rng_hair, rng_brow, rng_collar, rng_app = (np.random.default_rng(s) for s in ss.spawn(4))
+    ident = sample_identity(seed, cfg.identity)
+    v_mh = identity_vertices(ident, symmetric=cfg.identity.symmetric)
+    li, _ = load_target("ears/l-ear-scale-incr.target.gz")
+    ri, _ = load_target("ears/r-ear-scale-incr.target.gz")
+    origin = 0.5 * (v_mh[li].mean(0) + v_mh[ri].mean(0))
+    if cfg.identity.symmetric:
+        origin[0] = 0.0
+    t = template()
+    reg = template_regions()
+    verts = (v_mh[t.base_ids] - origin) @ MH_TO_HEAD.T
+    body = np.zeros(len(verts), bool)
+    body[t.faces[t.part == PART_SKIN].ravel()] = True
+    verts[body, 1] = np.minimum(verts[body, 1], CUT_Y)
+    verts[body, 0] = np.clip(verts[body, 0], -CUT_X, CUT_X)
+    normals = vertex_normals(verts, t.faces)
+    rest = t.rest
+    hair = sample_hair_style(rng_hair, ident.gender, ident.age)
+    if not cfg.hair:
+        hair = HairStyle(kind="bald")
+    brows = _sample_brows(rng_brow, ident.gender)
+    collar = _sample_collar(rng_collar)
+    app = sample_appearance(rng_app, ident.age, cfg.appearance)
+
+    faces = [t.faces]
+    part = [t.part]
+    fclass = [reg.face_class]
+    all_verts = [verts]
+    all_rest = [rest]
+    all_norm = [normals]
+    neck = [reg.neck_score]
+    scalp = [np.full(len(verts), np.inf, dtype=np.float32)]
+    if hair.present:
+        allowed = (t.part == PART_SKIN) & (reg.face_class == SURFACE)
+        src, pos, sfaces, score = build_shell(verts, normals, rest, t.faces, allowed, reg.ear_weight, hair)
+        off = len(verts)
+        shell_n = vertex_normals(pos, sfaces)
+        all_verts.append(pos)
+        all_rest.append(rest[src])
+        all_norm.append(shell_n)
+        neck.append(reg.neck_score[src])
+        scalp.append(score.astype(np.float32))
+        faces.append(sfaces + off)
+        part.append(np.full(len(sfaces), PART_HAIR, np.uint8))
+        fclass.append(np.full(len(sfaces), SURFACE, np.uint8))
+    faces_a = np.concatenate(faces)
+    part_a = np.concatenate(part)
+    rest_a = np.concatenate(all_rest)
+    # Torso faces are two-sided: the crop leaves a hole at the chest, through which one sees the
+    # inside of the shirt. Hair too: its underside shows at the nape from below.
+    torso = rest_a[faces_a].mean(1)[:, 1] > 0.12
+    two_sided = (part_a == PART_HAIR) | ((part_a == PART_SKIN) & torso)
+    bias = np.where(part_a == PART_HAIR, HAIR_DEPTH_BIAS, 0.0)
+    from generators.heads.mesh import PART_EYE_L, PART_EYE_R
+
+    eye_c = []
+    for p in (PART_EYE_L, PART_EYE_R):
+        vid = np.unique(t.faces[t.part == p])
+        r = rest[vid]
+        c = r.mean(0)
+        front = r[np.argmin(r[:, 2])]
+        eye_c.append(np.array([c[0], c[1], front[2]]))
+    return Head(
+        seed=seed, identity=ident, appearance=app, hair=hair, brows=brows, collar=collar,
+        verts=np.concatenate(all_verts), rest=rest_a, normals=np.concatenate(all_norm),
+        neck_score=np.concatenate(neck), scalp=np.concatenate(scalp),
+        noise=_albedo_noise(rest_a, app.noise_phase), faces=faces_a, part=part_a,
+        face_class=np.concatenate(fclass), two_sided=two_sided, depth_bias=bias,
+        eye_centres=np.stack(eye_c),
+    )  # fmt: skip

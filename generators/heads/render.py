@@ -1,0 +1,229 @@
+"""Render a head from cameras: anti-aliased RGB, exact labels, depth and alpha.
+
+Two rasterisations per view (raster.py):
+
+- labels and depth at the output resolution, sampled at pixel centres, from the nearest surface,
+  with no filtering (an exact label per pixel, as a z-buffer sees it);
+- colour at ``supersample``² samples per pixel, shaded in linear light, composited over the
+  background and box-filtered, so RGB edges are anti-aliased; alpha is the covered fraction.
+
+Per pixel, attributes are interpolated with perspective-correct barycentrics: rest position (for
+region rules, brows, iris, cloth stripes), normal, neck and scalp scores, albedo noise.
+
+Torch runs single-threaded inside this module: the tensors are small (< 1M elements) and OpenMP's
+fork/join costs more than it saves, especially on a shared 2-core machine. Parallelism comes from
+processes (one subject or view per worker), see ``capture.py`` and the benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from facebench.captures import Camera
+from facebench.errors import InvalidConfig
+from generators.heads.appearance import background, linear_to_srgb_u8
+from generators.heads.head import Head
+from generators.heads.mesh import PART_EYE_L, PART_EYE_R, PART_HAIR, PART_TEETH, PART_TONGUE
+from generators.heads.raster import Fragments, rasterize
+from generators.heads.regions import SURFACE, C, resolve_surface
+
+
+@dataclass
+class Render:
+    """One view. ``rgb`` H×W×3 uint8; ``labels`` H×W uint8 FACEBENCH ids; ``depth`` H×W float32
+    camera-space z in metres (0 where empty); ``alpha`` H×W float32 coverage in [0, 1]."""
+
+    rgb: np.ndarray
+    labels: np.ndarray
+    depth: np.ndarray
+    alpha: np.ndarray
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _raster(head: Head, cam: Camera, verts_cam: np.ndarray) -> Fragments:
+    K = cam.K
+    return rasterize(
+        torch.from_numpy(verts_cam), torch.from_numpy(head.faces), float(K[0, 0]), float(K[1, 1]),
+        float(K[0, 2]), float(K[1, 2]), cam.height, cam.width,
+        two_sided=torch.from_numpy(head.two_sided), depth_bias=torch.from_numpy(head.depth_bias),
+    )  # fmt: skip
+
+
+def _interp(attr: np.ndarray, faces_px: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    """Barycentric interpolation of per-vertex ``attr`` (N,) or (N, K) at pixels of faces (M, 3)."""
+    a = attr[faces_px]  # (M, 3, ...) corner values
+    if a.ndim == 2:
+        return a[:, 0] * bary[:, 0] + a[:, 1] * bary[:, 1] + a[:, 2] * bary[:, 2]
+    return a[:, 0] * bary[:, 0:1] + a[:, 1] * bary[:, 1:2] + a[:, 2] * bary[:, 2:3]
+
+
+# Columns of the packed per-vertex attribute table (one gather per pass instead of one per attribute).
+_REST, _NECK, _SCALP, _NOISE, _POS, _NORMAL = slice(0, 3), 3, 4, 5, slice(6, 9), slice(9, 12)
+
+
+def _packed(head: Head) -> np.ndarray:
+    """(N, 12) float32 table: rest xyz, neck score, scalp score, albedo noise, position, normal."""
+    cached = head.meta.get("_packed")
+    if cached is not None:
+        return cached
+    scalp = np.where(np.isfinite(head.scalp), head.scalp, 1e3)
+    table = np.concatenate([
+        head.rest, head.neck_score[:, None], scalp[:, None], head.noise[:, None], head.verts, head.normals,
+    ], 1).astype(np.float32)  # fmt: skip
+    head.meta["_packed"] = table
+    return table
+
+
+@dataclass
+class _Pixels:
+    tri: np.ndarray
+    front: np.ndarray
+    attrs: np.ndarray  # (M, 12) interpolated packed attributes
+    labels: np.ndarray
+
+
+def _classify(head: Head, fr: Fragments) -> _Pixels:
+    tri = fr.tri[fr.pix].numpy()
+    bary = fr.bary.numpy().astype(np.float32)
+    attrs = _interp(_packed(head), head.faces[tri], bary)
+    rest = attrs[:, _REST]
+    lab = head.face_class[tri].copy()
+    part = head.part[tri]
+    hair_px = (part == PART_HAIR) & (attrs[:, _SCALP] >= 0)
+    lab[hair_px] = C["hair"]
+    surf = np.flatnonzero(lab == SURFACE)
+    if surf.size:
+        lab[surf] = resolve_surface(rest[surf], attrs[surf, _NECK], head.brows, head.collar)
+    front = fr.front.numpy()
+    inside = ~front & (part != PART_HAIR)
+    lab[inside] = C["cloth"]  # the inside of the shirt, seen through the chest cut
+    return _Pixels(tri, front, attrs, lab)
+
+
+def _shade(head: Head, px: _Pixels, cam_centre: np.ndarray) -> np.ndarray:
+    """Linear RGB (M, 3) of hit samples."""
+    app = head.appearance
+    lab, part = px.labels, head.part[px.tri]
+    rest, pos, n, noise = px.attrs[:, _REST], px.attrs[:, _POS], px.attrs[:, _NORMAL], px.attrs[:, _NOISE]
+    n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    n[~px.front] *= -1.0
+    skin = np.asarray(app.skin, dtype=np.float32)
+    mod = 1.0 + 0.07 * noise[:, None]
+    col = skin * mod
+    col[lab == C["neck"]] *= 0.96
+    ears = (lab == C["l_ear"]) | (lab == C["r_ear"])
+    col[ears] *= np.array([1.02, 0.94, 0.94])
+    col[lab == C["nose"]] *= np.array([1.02, 0.97, 0.97])
+    lips = (lab == C["u_lip"]) | (lab == C["l_lip"])
+    col[lips] = np.asarray(app.lips) * mod[lips]
+    brow = (lab == C["l_brow"]) | (lab == C["r_brow"])
+    if brow.any():
+        r = rest[brow]
+        strands = 0.5 + 0.5 * np.sin(2400.0 * (np.abs(r[:, 0]) * 0.35 + r[:, 1]) + 3.0 * np.sin(900 * r[:, 0]))
+        dens = (0.65 + 0.3 * strands)[:, None]
+        col[brow] = col[brow] * (1 - dens) + np.asarray(app.brows) * dens
+    hair = lab == C["hair"]
+    if hair.any():
+        r = rest[hair]
+        az = np.arctan2(r[:, 0], -r[:, 2])
+        streak = np.sin(260.0 * az + 8.0 * np.sin(40.0 * r[:, 1])) * 0.5 + np.sin(610.0 * az + 2.0) * 0.25
+        col[hair] = np.asarray(app.hair) * (0.8 + 0.3 * streak)[:, None] * (1.0 + 0.1 * noise[hair, None])
+    cloth = lab == C["cloth"]
+    if cloth.any():
+        c = np.asarray(app.cloth) * (1.0 + 0.04 * noise[cloth, None])
+        if app.cloth_stripes > 0:
+            s = (np.sin(rest[cloth, 1] * 260.0) > 0)[:, None]
+            c = np.where(s, c * (1 - app.cloth_stripes), c)
+        inside = ~px.front[cloth]
+        c[inside] *= 0.35
+        col[cloth] = c
+    mouth = lab == C["mouth"]
+    if mouth.any():
+        pm = part[mouth]
+        col[mouth] = np.where((pm == PART_TEETH)[:, None], np.array([0.62, 0.58, 0.5]),
+                              np.where((pm == PART_TONGUE)[:, None], np.array([0.42, 0.1, 0.1]),
+                                       np.array([0.1, 0.025, 0.025])))
+    for p, k in ((PART_EYE_L, 0), (PART_EYE_R, 1)):
+        eye = part == p
+        if eye.any():
+            d = rest[eye, :2] - head.eye_centres[k, :2]
+            rr = np.hypot(d[:, 0], d[:, 1])
+            e = np.tile(np.array([0.72, 0.7, 0.66]), (eye.sum(), 1))
+            iris = rr < 0.0058
+            e[iris] = np.asarray(app.iris) * (0.8 + 0.4 * (rr[iris] / 0.0058))[:, None]
+            e[rr < 0.0024] = 0.01
+            col[eye] = e
+    cav = ((lab == C["l_eye"]) | (lab == C["r_eye"])) & (part != PART_EYE_L) & (part != PART_EYE_R)
+    col[cav] = skin * np.array([0.8, 0.45, 0.45])
+    # Lighting, in the head frame.
+    ld = np.asarray(app.light_dir)
+    fill_d = np.array([-ld[0], 0.2, ld[2]])
+    fill_d /= np.linalg.norm(fill_d)
+    ndl = n @ ld
+    wrap = 0.25
+    diff = app.light * np.clip((ndl + wrap) / (1 + wrap), 0, None) + app.fill * np.clip(n @ fill_d, 0, None)
+    shade = app.ambient + diff
+    v = cam_centre[None, :] - pos
+    v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+    h = v + ld
+    h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-9)
+    gloss = np.where(hair | cloth, 0.3, 1.0) * np.where(part == PART_EYE_L, 4.0, 1.0) * np.where(
+        part == PART_EYE_R, 4.0, 1.0)
+    spec = app.specular * gloss * np.clip((n * h).sum(1), 0, None) ** 24 * (ndl > 0)
+    return (col * shade[:, None] + spec[:, None]) * np.asarray(app.tint)
+
+
+def render_view(head: Head, camera: Camera, supersample: int = 2, bg_seed: int = 0) -> Render:
+    """Render one camera (its own width/height) of ``head``; world frame = head frame."""
+    if supersample < 1 or supersample > 4:
+        raise InvalidConfig(f"supersample must be 1..4, got {supersample}")
+    w2c = camera.world_to_camera
+    vc = head.verts @ w2c[:3, :3].T + w2c[:3, 3]
+    cam_centre = camera.center
+    H, W = camera.height, camera.width
+    with single_thread():
+        fr = _raster(head, camera, vc)
+        px = _classify(head, fr)
+        labels = np.zeros(H * W, np.uint8)
+        labels[fr.pix.numpy()] = px.labels
+        depth = np.zeros(H * W, np.float32)
+        depth[fr.pix.numpy()] = fr.depth.numpy()
+        s = supersample
+        cam_s = camera.scaled(W * s, H * s)
+        frs = _raster(head, cam_s, vc) if s > 1 else fr
+        pxs = _classify(head, frs) if s > 1 else px
+    col = background(head.appearance, H * s, W * s, bg_seed).reshape(-1, 3)
+    cov = np.zeros(H * W * s * s)
+    hit = frs.pix.numpy()
+    col[hit] = _shade(head, pxs, cam_centre)
+    cov[hit] = 1.0
+    col = col.reshape(H, s, W, s, 3).mean((1, 3))
+    alpha = cov.reshape(H, s, W, s).mean((1, 3)).astype(np.float32)
+    return Render(linear_to_srgb_u8(col), labels.reshape(H, W), depth.reshape(H, W), alpha)
+
+
+def render_views(
+    head: Head, cameras: Sequence[Camera], size: int | None = None, supersample: int = 2
+) -> list[Render]:
+    """Render ``cameras`` (rescaled to ``size``×``size`` if given). Background noise differs per view
+    but is seeded by (head seed, view index)."""
+    out = []
+    for i, cam in enumerate(cameras):
+        if size is not None and (cam.width != size or cam.height != size):
+            cam = cam.scaled(size, size)
+        out.append(render_view(head, cam, supersample, bg_seed=head.seed * 100003 + i))
+    return out

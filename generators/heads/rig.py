@@ -1,0 +1,80 @@
+"""Camera rig: perspective cameras on a sphere around the head, aimed at the head origin.
+
+World frame = head frame (``head_to_world`` is the identity), so a camera's yaw/pitch is the head
+pose it sees (``facebench.pose.look_at_head``). ``grid`` spaces yaw evenly over the range and
+cycles pitch through evenly spaced rings; ``random`` draws yaw uniformly and pitch uniformly in
+sin(pitch) (area-uniform on the sphere band), from a seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from facebench.captures import Camera
+from facebench.errors import InvalidConfig
+from facebench.pose import Pose, look_at_head
+
+RIG_MODES = ("grid", "random")
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """Where cameras go. Angles in degrees; ``distance`` in metres; ``fov`` vertical, degrees."""
+
+    views: int = 24
+    yaw_range: tuple[float, float] = (-180.0, 180.0)
+    pitch_range: tuple[float, float] = (-60.0, 60.0)
+    distance: float = 0.85
+    fov: float = 30.0
+    mode: str = "grid"
+
+    def __post_init__(self) -> None:
+        lo, hi = self.yaw_range
+        if not (-180.0 <= lo <= hi <= 180.0):
+            raise InvalidConfig(f"yaw range must satisfy -180 <= low <= high <= 180, got {lo}..{hi}")
+        lo, hi = self.pitch_range
+        if not (-89.0 <= lo <= hi <= 89.0):
+            raise InvalidConfig(f"pitch range must satisfy -89 <= low <= high <= 89, got {lo}..{hi}")
+        if self.views < 1:
+            raise InvalidConfig(f"views must be >= 1, got {self.views}")
+        if not 0.3 <= self.distance <= 10.0:
+            raise InvalidConfig(f"distance must be in [0.3, 10] metres, got {self.distance}")
+        if not 5.0 <= self.fov <= 120.0:
+            raise InvalidConfig(f"fov must be in [5, 120] degrees, got {self.fov}")
+        if self.mode not in RIG_MODES:
+            raise InvalidConfig(f"unknown rig mode {self.mode!r}", hint="use " + " or ".join(RIG_MODES))
+
+
+def intrinsics(size: int, fov: float) -> np.ndarray:
+    """Square pinhole K with the principal point at the image centre (pixel centres at i + 0.5)."""
+    f = 0.5 * size / math.tan(math.radians(fov) / 2)
+    return np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
+
+
+def camera_for_pose(pose: Pose, size: int = 256, distance: float = 0.85, fov: float = 30.0) -> Camera:
+    return Camera(K=intrinsics(size, fov), world_to_camera=look_at_head(pose, distance), width=size, height=size)
+
+
+def rig_poses(config: RigConfig, seed: int = 0) -> list[Pose]:
+    """The poses of ``config`` (deterministic for a seed)."""
+    (y0, y1), (p0, p1) = config.yaw_range, config.pitch_range
+    n = config.views
+    if config.mode == "random":
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x716]))
+        yaw = rng.uniform(y0, y1, n)
+        s = rng.uniform(math.sin(math.radians(p0)), math.sin(math.radians(p1)), n)
+        pitch = np.degrees(np.arcsin(s))
+        return [Pose(float(a), float(b), 0.0) for a, b in zip(yaw, pitch, strict=True)]
+    full = (y1 - y0) >= 359.999
+    yaw = np.linspace(y0, y1, n, endpoint=not full) if n > 1 else np.array([(y0 + y1) / 2])
+    rings = max(1, min(5, round(math.sqrt(n / 4))))
+    pitches = np.linspace(p0, p1, rings) if rings > 1 else np.array([(p0 + p1) / 2])
+    order = np.array([(i * 2) % rings if rings > 2 else i % rings for i in range(n)]) % rings
+    return [Pose(float(a), float(pitches[k]), 0.0) for a, k in zip(yaw, order, strict=True)]
+
+
+def rig_cameras(config: RigConfig, size: int = 256, seed: int = 0) -> list[Camera]:
+    return [camera_for_pose(p, size, config.distance, config.fov) for p in rig_poses(config, seed)]
