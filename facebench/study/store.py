@@ -1,0 +1,123 @@
+"""The ratings store: one SQLite file, one short transaction per write.
+
+Each request opens its own connection (WAL journal, busy timeout, ``BEGIN IMMEDIATE``), so several
+raters can answer at once from a threaded server without lost updates, and a killed server
+leaves either the whole answer or none of it. A changed answer overwrites the value but keeps the
+first answer time and counts the revisions; every write is also appended to an event log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    rater TEXT NOT NULL,
+    item TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    swapped INTEGER NOT NULL DEFAULT 0,
+    presented_at TEXT,
+    answered_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revisions INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (rater, item)
+);
+CREATE TABLE IF NOT EXISTS presentations (
+    rater TEXT NOT NULL,
+    item TEXT NOT NULL,
+    presented_at TEXT NOT NULL,
+    PRIMARY KEY (rater, item)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    rater TEXT NOT NULL,
+    item TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    user_agent TEXT
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Response:
+    rater: str
+    item: str
+    kind: str
+    position: int
+    value: int
+    swapped: bool
+    presented_at: str | None
+    answered_at: str
+    updated_at: str
+    revisions: int
+
+
+class Store:
+    """Thread-safe access to ``ratings.sqlite`` (a fresh connection per call)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        finally:
+            db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    def presented(self, rater: str, item: str) -> None:
+        """Remember when an item was first shown (for answer times); later showings keep the first."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO presentations VALUES (?, ?, ?)", (rater, item, now()))
+
+    def answer(self, rater: str, item: str, kind: str, position: int, value: int, swapped: bool,
+               user_agent: str = "") -> None:
+        """Insert or revise one answer, atomically."""
+        t = now()
+        with self._tx() as db:
+            row = db.execute("SELECT presented_at FROM presentations WHERE rater=? AND item=?",
+                             (rater, item)).fetchone()
+            db.execute(
+                """INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+                   ON CONFLICT (rater, item) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at,
+                   revisions=revisions + 1""",
+                (rater, item, kind, position, int(value), int(swapped), row[0] if row else None, t, t),
+            )
+            db.execute("INSERT INTO events (at, rater, item, value, user_agent) VALUES (?, ?, ?, ?, ?)",
+                       (t, rater, item, int(value), user_agent[:200]))
+
+    def answers(self, rater: str) -> dict[str, int]:
+        """{item: value} for one rater."""
+        with self._tx() as db:
+            return dict(db.execute("SELECT item, value FROM responses WHERE rater=?", (rater,)).fetchall())
+
+    def all_responses(self) -> list[Response]:
+        with self._tx() as db:
+            rows = db.execute("SELECT * FROM responses ORDER BY rater, position").fetchall()
+        return [Response(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
