@@ -127,7 +127,7 @@ def download(
 
     ref = HubRef.parse(spec)
     api = _api(token, endpoint)
-    info = _hub_call(f"dataset {ref.repo_id}", lambda: api.dataset_info(ref.repo_id, revision=ref.revision))
+    info = _hub_call(f"dataset {ref.repo_id}", lambda: api.dataset_info(ref.repo_id, revision=ref.revision or "main"))
     sha = info.sha
     out = Path(out) if out is not None else default_cache_dir() / ref.repo_id.replace("/", "--") / sha
     if (out / REVISION_FILE).exists() and (out / REVISION_FILE).read_text().strip() == sha and not (split or pose_bin):
