@@ -40,18 +40,20 @@ def _csr(crow: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tens
 
 @dataclass
 class _Pairs:
-    """Pixel-major pair list and the row bookkeeping needed by the backward."""
+    """The pair list in both orders, plus what the backward needs."""
 
-    crow: Tensor  # [HW+1] int64 CSR offsets of each pixel's pairs
-    gauss: Tensor  # [P] int64 Gaussian of each pair (pixel-major order)
-    pix: Tensor  # [P] int64 pixel of each pair (pixel-major order)
-    row: Tensor  # [P] int64 row (Gaussian, y) of each pair (pixel-major order)
-    perm: Tensor  # [P] int64 pixel-major position -> Gaussian-major position
-    dx: Tensor  # [P] pixel-centre x minus mean x
+    crow: Tensor  # [HW+1] CSR offsets of each pixel's pairs (pixel-major)
+    gauss: Tensor  # [P] Gaussian of each pair, pixel-major (the CSR columns)
+    pix: Tensor  # [P] pixel of each pair, pixel-major (sorted)
+    perm: Tensor  # [P] pixel-major position -> Gaussian-major position
+    alpha: Tensor  # [P] alpha of each pair, pixel-major; 0 where skipped
+    row: Tensor  # [P] row (Gaussian, y) of each pair, Gaussian-major (non-decreasing)
+    dx: Tensor  # [P] pixel-centre x minus mean x, Gaussian-major
+    clamped: Tensor  # [P] bool, alpha hit alpha_max, Gaussian-major
+    pix_g: Tensor  # [P] pixel of each pair, Gaussian-major
     g_row: Tensor  # [R] Gaussian of each row
     dy_row: Tensor  # [R] pixel-centre y minus mean y
-    pairs_per_gauss: Tensor  # [M] int64
-    pix_gmajor: Tensor  # [P] int64 pixel of each pair in Gaussian-major order
+    per_gauss: Tensor  # [M] number of pairs of each Gaussian
 
 
 def _segment_ids(counts: Tensor, total: int) -> tuple[Tensor, Tensor]:
@@ -64,53 +66,57 @@ def _segment_ids(counts: Tensor, total: int) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def build_pairs(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int) -> _Pairs:
-    """All (Gaussian, pixel) pairs with o·exp(-sigma) >= 1/255, up to a ~1e-3 px margin."""
-    dev = means2d.device
+def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int):
+    """Pixel rows of each Gaussian and, on each, the x-interval where o·exp(-sigma) >= 1/255.
+
+    Solved in float64 and widened by ``_SPAN_EPS``; the exact alpha test later trims the excess.
+    """
     m = means2d.double()
     a, b, c = conics.double().unbind(-1)
     tau = torch.log(opacities.double().clamp_min(1e-30) * 255.0).clamp_min(0.0)  # sigma <= tau
     detc = (a * c - b * b).clamp_min(1e-30)
-    half_h = torch.sqrt(2.0 * tau * a / detc)
+    half_h = torch.sqrt(2.0 * tau * a / detc)  # = sqrt(2 tau cov_yy)
     y0 = torch.ceil(m[:, 1] - half_h - 0.5 - _SPAN_EPS).clamp(0, height)
     y1 = torch.floor(m[:, 1] + half_h - 0.5 + _SPAN_EPS).clamp(-1, height - 1)
-    nrows = (y1 - y0 + 1).clamp_min(0).long()
-    nrows = torch.where(tau > 0, nrows, torch.zeros_like(nrows))
-    n_rows = int(nrows.sum())
-    g_row, local_y = _segment_ids(nrows, n_rows)
+    nrows = torch.where(tau > 0, (y1 - y0 + 1).clamp_min(0), torch.zeros_like(y0)).long()
+    g_row, local_y = _segment_ids(nrows, int(nrows.sum()))
     y_row = y0.long()[g_row] + local_y
     dy = y_row.double() + 0.5 - m[g_row, 1]
     ar, br = a[g_row], b[g_row]
-    disc = (2.0 * ar * tau[g_row] - detc[g_row] * dy * dy).clamp_min(0.0).sqrt()
+    half_w = (2.0 * ar * tau[g_row] - detc[g_row] * dy * dy).clamp_min(0.0).sqrt() / ar
     xc = m[g_row, 0] - 0.5 - br * dy / ar
-    x0 = torch.ceil(xc - disc / ar - _SPAN_EPS).clamp(0, width)
-    x1 = torch.floor(xc + disc / ar + _SPAN_EPS).clamp(-1, width - 1)
+    x0 = torch.ceil(xc - half_w - _SPAN_EPS).clamp(0, width)
+    x1 = torch.floor(xc + half_w + _SPAN_EPS).clamp(-1, width - 1)
     npix = (x1 - x0 + 1).clamp_min(0).long()
+    return g_row, y_row, x0.long(), npix
+
+
+def build_pairs(
+    means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int, alpha_max: float
+) -> _Pairs:
+    """Every (Gaussian, pixel) pair with alpha >= 1/255 and its alpha, sorted by pixel then depth."""
+    g_row, y_row, x0, npix = _rows(means2d, conics, opacities, width, height)
     n_pairs = int(npix.sum())
-    row, local_x = _segment_ids(npix, n_pairs)
-    pix_g = y_row[row] * width + x0.long()[row] + local_x
-    key = pix_g.to(torch.int32) if width * height < 2**31 else pix_g
-    pix_sorted, perm = torch.sort(key, stable=True)
-    pix_sorted = pix_sorted.long()
-    counts = torch.bincount(pix_sorted, minlength=width * height)
-    crow = torch.zeros(width * height + 1, dtype=torch.int64, device=dev)
-    torch.cumsum(counts, 0, out=crow[1:])
-    row_sorted = row[perm]
-    g_sorted = g_row[row_sorted]
-    x_sorted = pix_sorted % width
-    dx = (x_sorted.to(means2d.dtype) + 0.5) - means2d[g_sorted, 0]
-    dy_row = (y_row.to(means2d.dtype) + 0.5) - means2d[g_row, 1]
-    per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=dev).index_add_(0, g_row, npix)
-    return _Pairs(crow, g_sorted, pix_sorted, row_sorted, perm, dx, g_row, dy_row, per_gauss, pix_g)
-
-
-def _pair_alpha(dx: Tensor, dy: Tensor, a: Tensor, b: Tensor, c: Tensor, o: Tensor, alpha_max: float):
-    """Per-pair alpha (0 where skipped) and whether it was clamped at alpha_max."""
-    sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
-    raw = o * torch.exp(-sigma)
+    row, local = _segment_ids(npix, n_pairs)
+    dt = means2d.dtype
+    # Per-row constants (dy is fixed on a row), expanded to pairs Gaussian-major: sequential reads.
+    a, b, c = conics[g_row].unbind(-1)
+    dy = (y_row.to(dt) + 0.5) - means2d[g_row, 1]
+    dx = ((x0.to(dt) + 0.5) - means2d[g_row, 0])[row] + local.to(dt)
+    sigma = dx * ((0.5 * a)[row] * dx + (b * dy)[row]) + (0.5 * c * dy * dy)[row]
+    raw = opacities[g_row][row] * torch.exp(-sigma)
     alpha = torch.clamp_max(raw, alpha_max)
     alpha = torch.where((alpha >= ALPHA_MIN) & (sigma >= 0), alpha, torch.zeros_like(alpha))
-    return alpha, raw > alpha_max
+    hw = width * height
+    idx_t = torch.int32 if max(hw, n_pairs) < 2**31 else torch.int64
+    pix_g = ((y_row * width + x0)[row] + local).to(idx_t)
+    pix, perm = torch.sort(pix_g, stable=True)
+    counts = torch.bincount(pix, minlength=hw)
+    crow = torch.zeros(hw + 1, dtype=idx_t, device=means2d.device)
+    torch.cumsum(counts, 0, out=crow[1:])
+    gauss = g_row.to(idx_t)[row[perm]]
+    per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=means2d.device).index_add_(0, g_row, npix)
+    return _Pairs(crow, gauss, pix, perm, alpha[perm], row, dx, raw > alpha_max, pix_g, g_row, dy, per_gauss)
 
 
 class Composite(torch.autograd.Function):
@@ -119,74 +125,66 @@ class Composite(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means2d, conics, opacities, colors, width: int, height: int, alpha_max: float):
         hw = width * height
-        pairs = build_pairs(means2d.detach(), conics.detach(), opacities.detach(), width, height)
-        g = pairs.gauss
-        dy = pairs.dy_row[pairs.row]
-        cg = conics[g]
-        alpha, clamped = _pair_alpha(pairs.dx, dy, cg[:, 0], cg[:, 1], cg[:, 2], opacities[g], alpha_max)
-        log1m = torch.log1p(-alpha.double())
-        cs_excl = torch.cumsum(log1m, 0) - log1m
-        first = pairs.crow[:-1][pairs.pix]
-        log_t = cs_excl - cs_excl[first]
-        keep = (log_t + log1m) > math.log(T_MIN)
-        trans = torch.exp(log_t)
-        w64 = torch.where(keep, alpha.double() * trans, torch.zeros_like(trans))
-        log_tfin = torch.zeros(hw, dtype=torch.float64, device=means2d.device)
-        log_tfin.index_add_(0, pairs.pix, torch.where(keep, log1m, torch.zeros_like(log1m)))
-        t_final = torch.exp(log_tfin)
-        w = w64.to(colors.dtype)
-        mat = _csr(pairs.crow, g, w, (hw, colors.shape[0]))
-        image = (mat @ colors) if colors.shape[0] > 0 else colors.new_zeros(hw, colors.shape[1])
-        ctx.save_for_backward(conics, opacities, colors, alpha, clamped, keep, trans, w, t_final)
-        ctx.pairs, ctx.mat, ctx.hw = pairs, mat, hw
+        with torch.no_grad():
+            p = build_pairs(means2d, conics, opacities, width, height, alpha_max)
+            log1m = torch.log1p(-p.alpha.double())
+            cs_excl = torch.cumsum(log1m, 0) - log1m
+            first = p.crow[:-1][p.pix]
+            log_t = cs_excl - cs_excl[first]
+            keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
+            trans = torch.exp(log_t)
+            w = torch.where(keep, p.alpha.double() * trans, torch.zeros_like(trans)).to(colors.dtype)
+            log_tfin = torch.zeros(hw, dtype=torch.float64, device=means2d.device)
+            log_tfin.index_add_(0, p.pix, torch.where(keep, log1m, torch.zeros_like(log1m)))
+            t_final = torch.exp(log_tfin)
+            mat = _csr(p.crow, p.gauss, w, (hw, colors.shape[0]))
+            image = (mat @ colors) if p.alpha.numel() else colors.new_zeros(hw, colors.shape[1])
+        ctx.save_for_backward(conics, opacities, colors, keep, trans, w, t_final)
+        ctx.pairs, ctx.mat, ctx.hw = p, mat, hw
         return image, (1.0 - t_final).to(colors.dtype)
 
     @staticmethod
     def backward(ctx, d_image, d_alpha):
-        conics, opacities, colors, alpha, clamped, keep, trans, w, t_final = ctx.saved_tensors
-        pairs, mat, hw = ctx.pairs, ctx.mat, ctx.hw
-        m = colors.shape[0]
-        dtype = colors.dtype
-        d_image = d_image.contiguous() if d_image is not None else colors.new_zeros(hw, colors.shape[1])
-        d_alpha = d_alpha if d_alpha is not None else colors.new_zeros(hw)
-        if alpha.numel() == 0:
+        conics, opacities, colors, keep, trans, w, t_final = ctx.saved_tensors
+        p, mat, hw = ctx.pairs, ctx.mat, ctx.hw
+        m, dtype = colors.shape[0], colors.dtype
+        if p.alpha.numel() == 0:
             z = torch.zeros_like
             return z(conics[:, :2]), z(conics), z(opacities), z(colors), None, None, None
-        # d colour: (Gaussians x pixels) product, built Gaussian-major so no sparse transpose is needed.
+        d_image = d_image.contiguous() if d_image is not None else colors.new_zeros(hw, colors.shape[1])
+        d_alpha = d_alpha if d_alpha is not None else colors.new_zeros(hw)
+        # Colours: a (Gaussians x pixels) product built Gaussian-major (a CSR transpose is slow on CPU).
         w_g = torch.empty_like(w)
-        w_g[pairs.perm] = w
-        crow_g = torch.zeros(m + 1, dtype=torch.int64, device=w.device)
-        torch.cumsum(pairs.pairs_per_gauss, 0, out=crow_g[1:])
-        mat_t = _csr(crow_g, pairs.pix_gmajor, w_g, (m, hw))
-        d_colors = mat_t @ d_image
-        # v_i = <dL/dC_pixel, colour_gauss> for every pair, as one sampled product.
+        w_g[p.perm] = w
+        crow_g = torch.zeros(m + 1, dtype=p.crow.dtype, device=w.device)
+        torch.cumsum(p.per_gauss, 0, out=crow_g[1:])
+        d_colors = _csr(crow_g, p.pix_g, w_g, (m, hw)) @ d_image
+        # v_i = <dL/dC(pixel), colour(Gaussian)> for every pair, as one sampled dense product.
         v = torch.sparse.sampled_addmm(mat, d_image, colors.T.contiguous(), beta=0.0).values().double()
         wv = w.double() * v
         cs = torch.cumsum(wv, 0)
-        first = pairs.crow[:-1][pairs.pix]
-        prefix = cs - (cs[first] - wv[first])  # inclusive prefix within the pixel
-        total = torch.zeros(hw, dtype=torch.float64, device=w.device).index_add_(0, pairs.pix, wv)
-        after = total[pairs.pix] - prefix
-        d_tfin = -d_alpha.double() * t_final
-        a64 = alpha.double()
-        d_a = trans * v - (after + d_tfin[pairs.pix]) / (1.0 - a64)
-        h = torch.where(keep & ~clamped, d_a * a64, torch.zeros_like(d_a))  # dL/dlog(o) = -dL/dsigma
-        dx = pairs.dx.double()
-        n_rows = pairs.g_row.numel()
-        s0 = torch.bincount(pairs.row, weights=h, minlength=n_rows)
-        s1 = torch.bincount(pairs.row, weights=h * dx, minlength=n_rows)
-        s2 = torch.bincount(pairs.row, weights=h * dx * dx, minlength=n_rows)
-        gr = pairs.g_row
-        a, b, c = conics.double()[gr].unbind(-1)
-        dy = pairs.dy_row.double()
+        after = cs[p.crow[1:][p.pix].long() - 1] - cs  # sum of w v behind each pair in its pixel
+        a64 = p.alpha.double()
+        d_a = trans * v - (after - (d_alpha.double() * t_final)[p.pix]) / (1.0 - a64)
+        h = torch.where(keep, d_a * a64, torch.zeros_like(d_a))  # = dL/dlog(o) = -dL/dsigma
+        h_g = torch.empty_like(h)
+        h_g[p.perm] = h
+        h_g = torch.where(p.clamped, torch.zeros_like(h_g), h_g)
+        # Sum per row first (dy is constant on a row), then per Gaussian.
+        dx = p.dx.double()
+        n_rows = p.g_row.numel()
+        hdx = h_g * dx
+        s0 = torch.bincount(p.row, weights=h_g, minlength=n_rows)
+        s1 = torch.bincount(p.row, weights=hdx, minlength=n_rows)
+        s2 = torch.bincount(p.row, weights=hdx * dx, minlength=n_rows)
+        a, b, c = conics.double()[p.g_row].unbind(-1)
+        dy = p.dy_row.double()
         per_row = torch.stack(
             [a * s1 + b * dy * s0, b * s1 + c * dy * s0, -0.5 * s2, -dy * s1, -0.5 * dy * dy * s0, s0], -1
         )
-        per_gauss = torch.zeros(m, 6, dtype=torch.float64, device=w.device).index_add_(0, gr, per_row)
-        d_means2d = per_gauss[:, :2].to(dtype)
-        d_conics = per_gauss[:, 2:5].to(dtype)
-        d_opac = (per_gauss[:, 5] / opacities.double()).to(dtype)
-        return d_means2d, d_conics, d_opac, d_colors, None, None, None
+        per_gauss = torch.zeros(m, 6, dtype=torch.float64, device=w.device).index_add_(0, p.g_row, per_row)
+        d_opac = per_gauss[:, 5] / opacities.double()
+        return per_gauss[:, :2].to(dtype), per_gauss[:, 2:5].to(dtype), d_opac.to(dtype), d_colors, None, None, None
 
 
 def composite(
