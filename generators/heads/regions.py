@@ -7,8 +7,9 @@ How each class is derived (left/right is the subject's side: +x in the head fram
 - ``mouth``: teeth and tongue helpers, plus the ``mouth_cavity`` faces of the same segmentation.
 - ``u_lip``/``l_lip``: faces inside MPFB2's UV lip mask (``textures/mpfb_lips.jpg``); upper vs lower
   by which of ``mouth-upperlip-volume-incr`` / ``mouth-lowerlip-volume-incr`` moves the face more.
-- ``l_ear``/``r_ear``: faces that the ``ears/*`` targets move by more than 12 % of their maximum.
-- ``nose``: faces that the ``nose/*`` targets move by more than 28 % of their maximum.
+- ``l_ear``/``r_ear``: faces inside MPFB2's UV ear mask (``textures/mpfb_ears.jpg``) that the
+  ``ears/*`` targets also move (by more than 5 % of their maximum).
+- ``nose``: faces that the ``nose/*`` targets move by more than 36 % of their maximum.
 - Everything else on the body is a *surface* face, resolved per pixel from interpolated rest
   coordinates (so boundaries are smooth curves, not mesh edges):
 
@@ -49,8 +50,8 @@ from generators.heads.mesh import (
 C = {n: i for i, n in enumerate(FACEBENCH.names)}
 SURFACE = 254  # face class placeholder: resolve per pixel (skin / neck / cloth / brows)
 
-EAR_THRESHOLD = 0.4
-NOSE_THRESHOLD = 0.28
+EAR_THRESHOLD = 0.05
+NOSE_THRESHOLD = 0.36
 NECK_THRESHOLD = 0.97
 JAW_NORMAL = 0.45
 
@@ -119,7 +120,8 @@ def template_regions() -> Regions:
 
     nose_f = skin & (fmean(nose) > NOSE_THRESHOLD)
     cls[nose_f] = C["nose"]
-    ear_f = skin & (fmean(ear) > EAR_THRESHOLD)
+    ear_uv = _uv_lookup(load_uv_mask("mpfb_ears.jpg"), t.face_uv) > 0.5
+    ear_f = skin & ear_uv & (fmean(ear) > EAR_THRESHOLD)
     cls[ear_f & left] = C["l_ear"]
     cls[ear_f & ~left] = C["r_ear"]
     lips = _uv_lookup(load_uv_mask("mpfb_lips.jpg"), t.face_uv) > 0.5
@@ -196,10 +198,12 @@ def brow_side(rest: np.ndarray, style: BrowStyle) -> np.ndarray:
 
 
 def collar_height(rest: np.ndarray, style: CollarStyle) -> np.ndarray:
-    """Rest y of the neckline above each point's (x, z): cloth where rest y > this."""
+    """Rest y of the neckline above each point's (x, z): cloth where rest y > this.
+
+    Beyond the neck (|x| > 5 cm) the line climbs steeply so the shoulders are always covered."""
     x, z = rest[:, 0], rest[:, 2]
     front_w = np.clip((0.02 - z) / 0.08, 0.0, 1.0)  # 1 on the chest, 0 on the back
-    base = style.back + (style.front - style.back) * front_w
+    base = style.back + (style.front - style.back) * front_w - 1.5 * np.clip(np.abs(x) - 0.05, 0.0, None)
     ax = np.abs(x) / style.width
     if style.kind == "v":
         extra = style.depth * np.clip(1.0 - ax, 0.0, 1.0)

@@ -1,9 +1,13 @@
 """Camera rig: perspective cameras on a sphere around the head, aimed at the head origin.
 
 World frame = head frame (``head_to_world`` is the identity), so a camera's yaw/pitch is the head
-pose it sees (``facebench.pose.look_at_head``). ``grid`` spaces yaw evenly over the range and
-cycles pitch through evenly spaced rings; ``random`` draws yaw uniformly and pitch uniformly in
-sin(pitch) (area-uniform on the sphere band), from a seed.
+pose it sees (``facebench.pose.look_at_head``). Modes:
+
+- ``spiral`` (default): a Fibonacci lattice on the sphere band, i.e. sin(pitch) stratified evenly
+  and yaw advanced by the golden ratio, so any view count covers the band evenly;
+- ``grid``: yaw × pitch rings (3 rings from 9 views up, 5 from 40 up, always including pitch 0
+  when the range is symmetric);
+- ``random``: yaw uniform and sin(pitch) uniform (area-uniform on the band), from a seed.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from facebench.captures import Camera
 from facebench.errors import InvalidConfig
 from facebench.pose import Pose, look_at_head
 
-RIG_MODES = ("grid", "random")
+RIG_MODES = ("spiral", "grid", "random")
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class RigConfig:
     pitch_range: tuple[float, float] = (-60.0, 60.0)
     distance: float = 0.85
     fov: float = 30.0
-    mode: str = "grid"
+    mode: str = "spiral"
 
     def __post_init__(self) -> None:
         lo, hi = self.yaw_range
@@ -69,11 +73,22 @@ def rig_poses(config: RigConfig, seed: int = 0) -> list[Pose]:
         pitch = np.degrees(np.arcsin(s))
         return [Pose(float(a), float(b), 0.0) for a, b in zip(yaw, pitch, strict=True)]
     full = (y1 - y0) >= 359.999
-    yaw = np.linspace(y0, y1, n, endpoint=not full) if n > 1 else np.array([(y0 + y1) / 2])
-    rings = max(1, min(5, round(math.sqrt(n / 4))))
+    if config.mode == "spiral":
+        golden = (math.sqrt(5.0) - 1.0) / 2.0
+        s0, s1 = math.sin(math.radians(p0)), math.sin(math.radians(p1))
+        out = []
+        for i in range(n):
+            f = (i * golden) % 1.0
+            yaw = y0 + f * (y1 - y0)
+            pitch = math.degrees(math.asin(s0 + (i + 0.5) / n * (s1 - s0)))
+            out.append(Pose(float(((yaw + 180.0) % 360.0) - 180.0) if full else float(yaw), float(pitch), 0.0))
+        return out
+    rings = 1 if n < 9 else (3 if n < 40 else 5)
     pitches = np.linspace(p0, p1, rings) if rings > 1 else np.array([(p0 + p1) / 2])
-    order = np.array([(i * 2) % rings if rings > 2 else i % rings for i in range(n)]) % rings
-    return [Pose(float(a), float(pitches[k]), 0.0) for a, k in zip(yaw, order, strict=True)]
+    n_yaw = -(-n // rings)
+    yaws = np.linspace(y0, y1, n_yaw, endpoint=not full) if n_yaw > 1 else np.array([(y0 + y1) / 2])
+    grid = [Pose(float(a), float(b), 0.0) for b in pitches for a in yaws]
+    return grid[:n]
 
 
 def rig_cameras(config: RigConfig, size: int = 256, seed: int = 0) -> list[Camera]:
