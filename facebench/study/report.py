@@ -105,7 +105,7 @@ def blocks(res: StudyResult, figs: dict[str, Path]) -> list[Block]:
           f"{', '.join(res.excluded) if res.excluded else 'nobody'}.")]
     att = res.attention
     if not att["n_checks"].any():
-        b.append(("p", "**No attention checks were found in the data**, so no rater could be screened."))
+        b.append(("p", "No attention checks were found in the data, so no rater could be screened."))
     b.append(("table", att if len(att) <= 40 else att[att["n_failed"] > 0]))
     t = _tables(res)
     b += [("h2", "Mean opinion score"), ("p",

@@ -209,7 +209,8 @@ def preference_table(pairs: pd.DataFrame) -> pd.DataFrame:
 
     pairs = pairs[pairs["attention"] == ""]
     rows = []
-    for (a, b), g in pairs.groupby([pairs[["model_a", "model_b"]].min(1), pairs[["model_a", "model_b"]].max(1)]):
+    ab = pairs[["model_a", "model_b"]]
+    for (a, b), g in pairs.groupby([ab.min(axis=1), ab.max(axis=1)]):
         wins_a = int((g["winner"] == a).sum())
         test = binomtest(wins_a, len(g))
         ci = test.proportion_ci(method="wilson")
