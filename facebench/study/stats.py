@@ -87,7 +87,7 @@ def krippendorff_alpha(ratings: pd.DataFrame, scale: tuple[int, int] = (1, 5), l
     import krippendorff
 
     table = ratings.pivot_table(index="rater", columns="item", values="rating", aggfunc="first")
-    if table.shape[0] < 2 or (table.notna().sum(0) >= 2).sum() < 1:
+    if table.shape[0] < 2 or (table.notna().sum(axis=0) >= 2).sum() < 1:
         return float("nan")
     data = table.to_numpy(float)
     return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level,
