@@ -7,6 +7,7 @@ input pixel for pixel.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,27 @@ from facebench.errors import CheckpointError, InvalidConfig
 from facebench.imageio import write_png
 from facebench.labels import FACEBENCH, LabelSet
 
+PRECISIONS = ("fp32", "bf16")
+
 
 class TorchParser:
     """A trained baseline behind the Parser protocol: ``predict(images) -> masks``."""
 
     def __init__(
-        self, model: torch.nn.Module, config: dict[str, Any], name: str | None = None, batch_size: int = 8
+        self,
+        model: torch.nn.Module,
+        config: dict[str, Any],
+        name: str | None = None,
+        batch_size: int = 8,
+        precision: str = "fp32",
     ):
-        self.model = model.eval()
+        if precision not in PRECISIONS:
+            raise InvalidConfig(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.precision = precision
+        # bf16 runs oneDNN's bf16 kernels (AVX512-BF16/AMX); channels_last is what they are fastest in.
+        self.model = (
+            model.eval().to(memory_format=torch.channels_last) if precision == "bf16" else model.eval()
+        )
         self.config = config
         names = tuple(config["labels"]["names"])
         self.labels = (
@@ -43,9 +57,12 @@ class TorchParser:
 
     def logits(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """N×C×S×S logits of letterboxed, resized images (one forward pass: keep N small)."""
-        x = torch.stack([image_to_tensor(im, self.size) for im in images])
-        with torch.inference_mode():
-            return self.model(normalise(x, self.mean, self.std))
+        x = normalise(torch.stack([image_to_tensor(im, self.size) for im in images]), self.mean, self.std)
+        bf16 = self.precision == "bf16"
+        if bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return self.model(x).float()
 
     def predict(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None) -> list[np.ndarray]:
         """H×W×3 uint8 RGB images (any sizes) -> H×W uint8 label maps of the same sizes."""
@@ -84,16 +101,15 @@ def load_model(path: str | Path, architecture: str | None = None) -> tuple[torch
     return model.eval(), config
 
 
-def load_parser(spec: str, batch_size: int = 8) -> TorchParser:
-    """A Parser from a checkpoint path (folder, .safetensors or .json) or ``name:path``."""
+def load_parser(spec: str, batch_size: int = 8, precision: str = "fp32") -> TorchParser:
+    """A Parser from a checkpoint path (folder, .safetensors or .json) or ``name:path``.
+
+    ``precision="bf16"`` is about 2× faster on CPUs with AVX512-BF16 or AMX, and slower elsewhere.
+    """
     architecture, path = _split_spec(str(spec))
     model, config = load_model(path, architecture)
-    return TorchParser(
-        model,
-        config,
-        name=Path(path).stem if Path(path).is_file() else Path(path).name,
-        batch_size=batch_size,
-    )
+    name = Path(path).stem if Path(path).is_file() else Path(path).name
+    return TorchParser(model, config, name=name, batch_size=batch_size, precision=precision)
 
 
 def predict_dataset(
@@ -129,8 +145,9 @@ def predict_dataset(
 
 
 def export_onnx(spec: str, out: str | Path, opset: int = 17, check: bool = True) -> dict[str, Any]:
-    """Export a checkpoint to ONNX (input 'image': N×3×H×W float RGB in [0, 1]; output 'logits').
+    """Export a checkpoint to ONNX (input 'image': N×3×S×S float RGB in [0, 1]; output 'logits').
 
+    S is the checkpoint's input size (fixed in the graph); the batch dimension is dynamic.
     Normalisation is inside the graph, so callers only scale by 1/255. With ``check``, the export
     is run with onnxruntime and compared with torch on random images; returns the max |difference|.
     """
@@ -147,20 +164,23 @@ def export_onnx(spec: str, out: str | Path, opset: int = 17, check: bool = True)
     example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        wrapped,
-        (example,),
-        str(out),
-        input_names=["image"],
-        output_names=["logits"],
-        opset_version=opset,
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # tracer warnings about shape-dependent branches: sizes are fixed
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            str(out),
+            input_names=["image"],
+            output_names=["logits"],
+            opset_version=opset,
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
+        )
     _add_metadata(out, config)
     report: dict[str, Any] = {"path": str(out), "opset": opset, "bytes": out.stat().st_size}
     if check:
-        report.update(check_onnx(out, wrapped, example))
+        batch = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(1))  # other batch size
+        report.update(check_onnx(out, wrapped, batch))
     return report
 
 

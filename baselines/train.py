@@ -74,6 +74,7 @@ class TrainConfig:
     max_pitch: float | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     threads: int | None = 2
+    amp: str | None = None  # "bf16": autocast forward (≈3× faster on CPUs with AVX512-BF16/AMX)
     stop_after: int | None = None  # stop (resumably) once this step is reached: time-boxing
     quiet: bool = False
     command: str = ""
@@ -153,6 +154,8 @@ def _resolve_defaults(cfg: TrainConfig, n_train: int) -> tuple[TrainConfig, dict
         cfg.size = cfg.size or init_cfg["input_size"]
     cfg.width = cfg.width or 1.0
     cfg.size = cfg.size or 256
+    if cfg.amp not in (None, "bf16"):
+        raise InvalidConfig(f"--amp must be bf16 (or omitted), not {cfg.amp!r}")
     cfg.lr = cfg.lr if cfg.lr is not None else spec.lr
     cfg.weight_decay = cfg.weight_decay if cfg.weight_decay is not None else spec.weight_decay
     if cfg.steps is None:
@@ -296,8 +299,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                     flip_lut,
                     _generator(cfg.seed, 2, step),
                 )
-                outputs = model(normalise(x, mean, std))
-                loss = sum(ohem_cross_entropy(o, y, cfg.ohem_thresh) for o in outputs)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
+                    outputs = model(normalise(x, mean, std))
+                loss = sum(ohem_cross_entropy(o.float(), y, cfg.ohem_thresh) for o in outputs)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -21,7 +21,8 @@ from facebench.errors import CheckpointError, InvalidConfig
 from facebench.labels import FACEBENCH
 from facebench.parsing import Parser
 
-torch.set_num_threads(2)
+# One thread: these tiny models gain nothing from two, and the CI machine is shared.
+torch.set_num_threads(1)
 
 
 def toy_face(rng: np.random.Generator, size: int, yaw: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +70,7 @@ def toy_dataset(tmp_path_factory) -> Path:
 
 def tiny_config(data: Path, out: Path, **kw) -> TrainConfig:
     base = dict(model="bisenet", data=str(data), out=str(out), steps=4, size=64, batch_size=4, width=0.25,
-                val_every=2, save_every=2, quiet=True)  # fmt: skip
+                val_every=2, save_every=2, quiet=True, threads=None)  # fmt: skip
     base.update(kw)
     return TrainConfig(**base)
 
@@ -93,7 +94,8 @@ def test_bisenet_full_width_channels():
     """Width 1.0 reproduces the reference channel plan: ARMs 256→128 and 512→128, FFM to 256."""
     m = build_model("bisenet", width=1.0)
     assert m.context_path.backbone.channels == (64, 128, 256, 512)
-    assert m.context_path.arm16.conv[0].in_channels == 256 and m.context_path.arm16.conv[0].out_channels == 128
+    arm16 = m.context_path.arm16.conv[0]
+    assert arm16.in_channels == 256 and arm16.out_channels == 128
     assert m.context_path.arm32.conv[0].in_channels == 512
     assert m.fusion.project[0].in_channels == 256 and m.fusion.project[0].out_channels == 256
 
@@ -223,6 +225,12 @@ def test_fine_tune_from_init(toy_dataset, tmp_path):
     assert config["training"]["init"] == str(tmp_path / "base")
 
 
+def bare_config(name: str) -> dict:
+    labels = {"name": "facebench", "names": list(FACEBENCH.names)}
+    norm = {"mean": [0.5] * 3, "std": [0.25] * 3}
+    return {"architecture": name, "width": 0.25, "labels": labels, "input_size": 64, "normalisation": norm}
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
     model = build_model(name, width=0.25).eval()
@@ -231,8 +239,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
-    config = {"architecture": name, "width": 0.25, "labels": {"name": "facebench", "names": list(FACEBENCH.names)},
-              "input_size": 64, "normalisation": {"mean": [0.5] * 3, "std": [0.25] * 3}}  # fmt: skip
+    config = bare_config(name)
     save_checkpoint(tmp_path / "ck", model, config)
     parser = load_parser(f"{name}:{tmp_path / 'ck'}")
     x = torch.randn(2, 3, 64, 64)
@@ -249,8 +256,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
 
 def test_tampered_and_pickled_checkpoints_are_refused(tmp_path):
     model = build_model("unet", width=0.25)
-    config = {"architecture": "unet", "width": 0.25, "labels": {"name": "facebench", "names": list(FACEBENCH.names)},
-              "input_size": 64, "normalisation": {"mean": [0.5] * 3, "std": [0.25] * 3}}  # fmt: skip
+    config = bare_config("unet")
     save_checkpoint(tmp_path / "ck", model, config)
     weights = tmp_path / "ck" / "model.safetensors"
     data = bytearray(weights.read_bytes())
@@ -284,3 +290,56 @@ def test_tampered_and_pickled_checkpoints_are_refused(tmp_path):
     assert not sentinel.exists()
     with pytest.raises(CheckpointError, match="does not exist"):
         load_parser(str(tmp_path / "missing"))
+
+
+def test_bf16_parser_agrees_with_fp32_mostly(tmp_path):
+    model = build_model("bisenet", width=0.25).eval()
+    save_checkpoint(tmp_path / "ck", model, bare_config("bisenet"))
+    rng = np.random.default_rng(0)
+    images = [toy_face(rng, 64, 0.0)[0] for _ in range(2)]
+    a = load_parser(str(tmp_path / "ck")).predict(images)
+    b = load_parser(str(tmp_path / "ck"), precision="bf16").predict(images)
+    assert all(x.shape == y.shape == (64, 64) for x, y in zip(a, b, strict=True))
+    with pytest.raises(InvalidConfig, match="precision"):
+        load_parser(str(tmp_path / "ck"), precision="int3")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_onnx_export_matches_torch(name, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from baselines.predict import export_onnx
+
+    save_checkpoint(tmp_path / "ck", build_model(name, width=0.25), bare_config(name))
+    report = export_onnx(str(tmp_path / "ck"), tmp_path / "m.onnx")
+    assert report["max_abs_diff"] < 1e-3 and report["argmax_agreement"] > 0.999
+
+
+def test_cli_commands_train_predict_and_fail_in_one_line(toy_dataset, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from baselines.cli import export_onnx_command, predict_command, train_command
+    from facebench.errors import FacebenchError
+
+    app = typer.Typer()
+    for f, name in (
+        (train_command, "train"),
+        (predict_command, "predict"),
+        (export_onnx_command, "export-onnx"),
+    ):
+        app.command(name)(f)
+    runner = CliRunner()
+    out = tmp_path / "run"
+    args = ["train", "bisenet", "--data", str(toy_dataset), "--out", str(out), "--steps", "2", "--size", "64"]
+    args += ["--batch-size", "2", "--width", "0.25", "--frontal", "--val-split", "", "--threads", "1"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["pose_filter"] == {"max_yaw": 30.0, "max_pitch": 20.0}
+    res = runner.invoke(app, ["predict", str(out), "--data", str(toy_dataset), "--out", str(tmp_path / "m"),
+                              "--threads", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "m").glob("*.png"))) == 3
+    res = runner.invoke(app, ["predict", str(tmp_path / "nope"), "--data", str(toy_dataset), "--out", "x"])
+    assert isinstance(res.exception, FacebenchError) and "does not exist" in str(res.exception)
