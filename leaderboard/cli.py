@@ -1,0 +1,136 @@
+"""Leaderboard commands as plain Typer functions, mounted by ``facebench/cli.py``.
+
+``submit_command`` becomes ``facebench submit``; ``leaderboard_app`` becomes ``facebench leaderboard``
+(``init``, ``process``, ``build``, ``status``). This is the only leaderboard module that may reach
+into ``baselines`` (lazily, for checkpoints): the library takes a Parser factory instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+leaderboard_app = typer.Typer(help="Host a leaderboard: init stores, process submissions, build the page.",
+                              no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+HostOpt = Annotated[Path, typer.Option("--host", envvar="FACEBENCH_LEADERBOARD_HOST",
+                                       help="Host folder (made by `leaderboard init`).")]
+
+
+def _architectures() -> list[str] | None:
+    """Registered architectures, if the baselines are installed (they pull in torch: import lazily)."""
+    try:
+        from baselines.models import MODELS
+    except ImportError:
+        return None
+    return sorted(MODELS)
+
+
+def _parser_factory():
+    try:
+        from baselines.predict import load_parser
+    except ImportError:
+        return None
+    return load_parser
+
+
+def submit_command(
+    path: Annotated[Path, typer.Argument(help="Predictions (.zip of {id}.png or .parquet with id, mask), or a "
+                                              "checkpoint folder (model.safetensors + config.json).")],
+    name: Annotated[str, typer.Option(help="Name shown on the leaderboard.")],
+    contact: Annotated[str, typer.Option(help="E-mail or handle; used for rate limits, not published.")],
+    training_data: Annotated[str, typer.Option(help="What the model was trained on (published).")],
+    manifest: Annotated[Path, typer.Option(envvar="FACEBENCH_LEADERBOARD_MANIFEST",
+                                           help="The leaderboard's published manifest.json.")],
+    requests: Annotated[str, typer.Option(envvar="FACEBENCH_LEADERBOARD_REQUESTS",
+                                          help="The request store (a folder; later a Hub dataset repo).")],
+) -> None:
+    """Validate a submission locally with the host's own validator, then upload it as a PENDING request."""
+    from leaderboard.manifest import Manifest
+    from leaderboard.store import open_store
+    from leaderboard.submit import classify, submit
+
+    archs = _architectures() if path.exists() and classify(path) == "checkpoint" else None
+    req = submit(path, Manifest.load(manifest), open_store(requests), name, contact, training_data, archs)
+    typer.echo(f"request {req.id}: {req.status} ({req.kind}, sha256 {req.sha256[:12]}…)")
+    typer.echo(f"follow it with: facebench leaderboard status {req.id} --requests {requests}")
+
+
+@leaderboard_app.command("init")
+def init_command(
+    hidden: Annotated[Path, typer.Argument(help="Hidden dataset folder (labels stay on the host).")],
+    host: HostOpt,
+    public: Annotated[Path, typer.Option(help="Folder to publish: manifest.json + hidden-images.parquet.")],
+    split: Annotated[str, typer.Option(help="Split of the hidden dataset to score on.")] = "test",
+    public_dataset: Annotated[str, typer.Option(help="Where the public test split (with labels) lives.")] = "",
+    rate_limit: Annotated[int, typer.Option(help="Submissions per submitter per window.")] = 5,
+    rate_window_h: Annotated[float, typer.Option(help="Rate-limit window, hours.")] = 24.0,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap replicates (as in `facebench evaluate`).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Create the host folder (stores, config) and the public manifest with the hidden labels' sha256."""
+    from leaderboard.host import init_host
+    from leaderboard.limits import Limits
+    from leaderboard.scoring import MetricSettings
+
+    limits = Limits(rate_limit=rate_limit, rate_window_s=int(rate_window_h * 3600))
+    cfg, m = init_host(hidden, host, public, split, limits, public_dataset, MetricSettings(n_boot, seed))
+    typer.echo(f"host: {cfg.root}  requests: {cfg.request_store().location}")
+    typer.echo(f"publish: {public}/manifest.json ({len(m.ids)} images), {public}/hidden-images.parquet")
+    typer.echo(f"hidden labels sha256: {m.labels_sha256}")
+
+
+@leaderboard_app.command("process")
+def process_command(
+    host: HostOpt,
+    max_requests: Annotated[int | None, typer.Option(help="Stop after this many requests.")] = None,
+) -> None:
+    """Score pending requests against the hidden labels: PENDING → RUNNING → FINISHED | FAILED."""
+    from leaderboard.host import HostConfig, process
+
+    done = process(HostConfig.load(host), _parser_factory(), _architectures_if_needed(host), max_requests)
+    for r in done:
+        typer.echo(f"{r.id}: {r.status}" + (f" — {r.error}" if r.error else ""))
+    typer.echo(f"processed {len(done)} request(s)")
+
+
+def _architectures_if_needed(host: Path) -> list[str] | None:
+    """Only import the baselines (torch) when a checkpoint is actually waiting."""
+    from leaderboard.host import HostConfig
+    from leaderboard.submissions import Status, all_requests
+
+    reqs = all_requests(HostConfig.load(host).request_store())
+    if any(r.status == Status.PENDING and r.kind == "checkpoint" for r in reqs):
+        return _architectures()
+    return None
+
+
+@leaderboard_app.command("build")
+def build_command(
+    host: HostOpt,
+    out: Annotated[Path, typer.Option(help="Site folder: index.html, leaderboard.md, results.json.")] = Path("site"),
+    title: Annotated[str, typer.Option(help="Page title.")] = "facebench leaderboard",
+) -> None:
+    """Render the static leaderboard page and a Markdown table from the results store."""
+    from leaderboard.host import HostConfig
+    from leaderboard.page import build_site
+
+    page = build_site(HostConfig.load(host).result_store(), out, title)
+    typer.echo(f"page: {page}  table: {out / 'leaderboard.md'}")
+
+
+@leaderboard_app.command("status")
+def status_command(
+    request_id: Annotated[str | None, typer.Argument(help="Request id (default: all).")] = None,
+    requests: Annotated[str, typer.Option(envvar="FACEBENCH_LEADERBOARD_REQUESTS",
+                                          help="The request store.")] = "requests",
+) -> None:
+    """Show the status of requests, with the error message of failed ones."""
+    from leaderboard.store import open_store
+    from leaderboard.submissions import all_requests, get
+
+    store = open_store(requests)
+    for r in [get(store, request_id)] if request_id else all_requests(store):
+        typer.echo(f"{r.id}  {r.status:<8}  {r.name}" + (f"  — {r.error}" if r.error else ""))

@@ -1,0 +1,212 @@
+"""The host: its configuration, ``init`` (stores, manifest, public images) and ``process``.
+
+``process`` claims PENDING requests one at a time (PENDING → RUNNING under the store lock),
+re-validates the uploaded files with the same validator ``submit`` ran, applies dedupe and rate
+limits, scores, writes the result, then marks the request FINISHED; any rejection marks it FAILED
+with the validator's one-line message. A request is only ever changed through ``transition``,
+and results are written whole before the request says FINISHED, so a crash or hostile file can
+leave a request RUNNING (requeued after ``stale_after_s``) but never a half-written store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from facebench.dataset import FacebenchDataset, load, validate
+from facebench.errors import FacebenchError, InvalidConfig, require_exists
+from facebench.imageio import atomic_write_bytes
+from facebench.parsing import Parser
+from leaderboard.checkpoint import check_checkpoint
+from leaderboard.limits import Limits
+from leaderboard.manifest import Manifest, build_manifest, labels_sha256, write_hidden_images
+from leaderboard.predictions import PredictionsParser, load_predictions
+from leaderboard.scoring import DigestingParser, MetricSettings, score
+from leaderboard.store import Store, open_store, write_json
+from leaderboard.submissions import Request, Status, all_requests, check_admissible, iso, now_utc, transition
+
+log = logging.getLogger("facebench.leaderboard")
+ParserFactory = Callable[[str], Parser]
+HOST_FILE = "host.json"
+
+
+class HiddenSplitMismatch(FacebenchError):
+    """The host's hidden labels no longer match the sha256 it published."""
+
+
+@dataclass
+class HostConfig:
+    """Where the host's pieces live (paths relative to the host folder are resolved against it)."""
+
+    root: Path
+    hidden: str
+    split: str = "test"
+    requests: str = "requests"
+    results: str = "results"
+    manifest: str = "manifest.json"
+    settings: MetricSettings = field(default_factory=MetricSettings)
+    stale_after_s: int = 6 * 3600
+
+    def _path(self, p: str) -> Path:
+        q = Path(p)
+        return q if q.is_absolute() else self.root / q
+
+    def request_store(self) -> Store:
+        return open_store(self._path(self.requests) if "://" not in self.requests else self.requests)
+
+    def result_store(self) -> Store:
+        return open_store(self._path(self.results) if "://" not in self.results else self.results)
+
+    def load_manifest(self) -> Manifest:
+        return Manifest.load(self._path(self.manifest))
+
+    def hidden_dataset(self) -> FacebenchDataset:
+        return load(self._path(self.hidden))
+
+    def save(self) -> Path:
+        data = {k: v for k, v in asdict(self).items() if k != "root"}
+        return atomic_write_bytes(self.root / HOST_FILE, (json.dumps(data, indent=1) + "\n").encode())
+
+    @classmethod
+    def load(cls, root: str | Path) -> HostConfig:
+        root = require_exists(root, "leaderboard host folder")
+        path = root / HOST_FILE
+        if not path.is_file():
+            raise InvalidConfig(f"no {HOST_FILE}: not a leaderboard host folder", root,
+                                hint="create one with `facebench leaderboard init`")
+        data = json.loads(path.read_text())
+        data["settings"] = MetricSettings(**data.get("settings", {}))
+        return cls(root=root, **data)
+
+
+def init_host(hidden: str | Path, host_dir: str | Path, public_dir: str | Path, split: str = "test",
+              limits: Limits | None = None, public_dataset: str = "",
+              settings: MetricSettings | None = None) -> tuple[HostConfig, Manifest]:
+    """Create the host folder (config, stores) and the public folder (manifest, unlabelled images)."""
+    hidden = Path(hidden).resolve()
+    validate(hidden)
+    ds = load(hidden)
+    host_dir, public_dir = Path(host_dir).resolve(), Path(public_dir).resolve()
+    host_dir.mkdir(parents=True, exist_ok=True)
+    manifest = build_manifest(ds, split, limits, public_dataset)
+    manifest_path = manifest.save(public_dir / "manifest.json")
+    write_hidden_images(ds, split, public_dir / "hidden-images.parquet")
+    cfg = HostConfig(root=host_dir, hidden=str(hidden), split=split, manifest=str(manifest_path),
+                     settings=settings or MetricSettings())
+    cfg.request_store()
+    cfg.result_store()
+    cfg.save()
+    return cfg, manifest
+
+
+def _payload_file(store: Store, req: Request, name: str, tmp: Path) -> Path:
+    """Copy one payload file (by a name *we* chose) out of the store into the host's temp folder."""
+    key = f"payloads/{req.id}/{name}"
+    if key not in req.payload or not store.exists(key):
+        raise FacebenchError(f"request {req.id} has no payload {name}", hint="submit again with `facebench submit`")
+    out = tmp / name
+    out.write_bytes(store.read(key))
+    return out
+
+
+def _run(req: Request, cfg: HostConfig, manifest: Manifest, ds: FacebenchDataset, store: Store,
+         others: list[Request], parser_factory: ParserFactory | None, architectures: Collection[str] | None
+         ) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="facebench-lb-") as t:
+        tmp = Path(t)
+        check_admissible(req, others, manifest.limits)  # rate limit first: cheapest
+        if req.kind == "predictions" and req.format in ("zip", "parquet"):
+            preds = load_predictions(_payload_file(store, req, f"predictions.{req.format}", tmp), manifest)
+            sha, parser, verified = preds.sha256, PredictionsParser(preds, ds.labels, req.name), False
+        elif req.kind == "checkpoint":
+            folder = tmp / "checkpoint"
+            folder.mkdir()
+            for name in ("model.safetensors", "config.json"):
+                _payload_file(store, req, name, tmp).replace(folder / name)
+            ck = check_checkpoint(folder, manifest.limits, architectures)
+            if parser_factory is None:
+                raise FacebenchError("this host cannot run checkpoints (no parser factory configured)")
+            sha, verified = ck.sha256, True
+            parser = DigestingParser(parser_factory(str(folder)))
+            if tuple(parser.labels.names) != tuple(ds.labels.names):
+                raise FacebenchError("checkpoint's label set differs from the benchmark's 19 classes")
+        else:
+            raise FacebenchError(f"unknown submission kind/format {req.kind}/{req.format}")
+        if sha != req.sha256:
+            raise FacebenchError("uploaded files do not match the request's sha256 (modified after submit?)",
+                                 hint="submit again with `facebench submit`")
+        check_admissible(req, others, manifest.limits)
+        scores = score(parser, ds, cfg.split, cfg.settings)
+    pred_sha = parser.sha256 if isinstance(parser, DigestingParser) else sha
+    return {
+        "request_id": req.id, "name": req.name, "training_data": req.training_data, "kind": req.kind,
+        "verified": verified, "submitted_at": req.submitted_at, "predictions_sha256": pred_sha,
+        "submission_sha256": sha,
+        "dataset": {"revision": manifest.dataset_revision, "split": cfg.split, "labels_sha256": manifest.labels_sha256,
+                    "n_images": len(manifest.ids)},
+        **scores,
+    }
+
+
+def check_hidden(cfg: HostConfig, manifest: Manifest) -> FacebenchDataset:
+    """The hidden dataset, after checking it still matches the published labels sha256."""
+    ds = cfg.hidden_dataset()
+    got = labels_sha256(ds, cfg.split)
+    if got != manifest.labels_sha256:
+        raise HiddenSplitMismatch(f"hidden labels sha256 {got[:12]}… differ from the published "
+                                  f"{manifest.labels_sha256[:12]}…", cfg.hidden,
+                                  hint="restore the hidden split, or re-run `leaderboard init` and republish")
+    return ds
+
+
+def requeue_stale(store: Store, cfg: HostConfig, now: datetime) -> list[str]:
+    """RUNNING requests whose host died long ago go back to PENDING."""
+    moved = []
+    for r in all_requests(store):
+        if r.status == Status.RUNNING and r.started_at:
+            if now - datetime.fromisoformat(r.started_at) > timedelta(seconds=cfg.stale_after_s):
+                if transition(store, r.id, Status.RUNNING, Status.PENDING, started_at=""):
+                    moved.append(r.id)
+    return moved
+
+
+def process(cfg: HostConfig, parser_factory: ParserFactory | None = None,
+            architectures: Collection[str] | None = None, max_requests: int | None = None,
+            clock: Callable[[], datetime] = now_utc) -> list[Request]:
+    """Process pending requests, oldest first; returns them in their final state."""
+    manifest = cfg.load_manifest()
+    requests, results = cfg.request_store(), cfg.result_store()
+    ds = check_hidden(cfg, manifest)
+    requeue_stale(requests, cfg, clock())
+    done: list[Request] = []
+    for pending in [r for r in all_requests(requests) if r.status == Status.PENDING]:
+        if max_requests is not None and len(done) >= max_requests:
+            break
+        req = transition(requests, pending.id, Status.PENDING, Status.RUNNING, started_at=iso(clock()))
+        if req is None:
+            continue  # another host worker took it
+        try:
+            others = all_requests(requests)
+            result = _run(req, cfg, manifest, ds, requests, others, parser_factory, architectures)
+            key = f"results/{req.id}.json"
+            result["finished_at"] = iso(clock())
+            write_json(results, key, result)
+            final = transition(requests, req.id, Status.RUNNING, Status.FINISHED, finished_at=result["finished_at"],
+                               result=key)
+        except FacebenchError as e:
+            final = transition(requests, req.id, Status.RUNNING, Status.FAILED, finished_at=iso(clock()),
+                               error=str(e), error_kind=type(e).__name__)
+        except Exception as e:  # a bug of ours, or input that slipped past validation: never crash the loop
+            log.exception("request %s crashed the scorer", req.id)
+            final = transition(requests, req.id, Status.RUNNING, Status.FAILED, finished_at=iso(clock()),
+                               error=f"internal error while scoring ({type(e).__name__}); the maintainers have "
+                                     "the details, please report the request id", error_kind="InternalError")
+        if final is not None:
+            done.append(final)
+    return done

@@ -1,0 +1,129 @@
+"""Where requests and results live: a tiny key/value interface, and a local-folder implementation.
+
+The host's two stores (requests, results) follow the Hugging Face leaderboard pattern, where each
+is a dataset repo. Everything the leaderboard does goes through ``Store`` — read, atomic write,
+list, and an exclusive ``lock()`` around read-modify-write — so a Hub-backed store (writes as
+commits, the lock as a commit with ``parent_commit`` retried on conflict) can be dropped in later
+without touching the rest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from facebench.imageio import atomic_write_bytes
+from leaderboard.errors import StoreError
+
+_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def check_key(key: str) -> str:
+    """Keys are relative POSIX paths of plain names: no '..', no absolute paths, no dotfiles."""
+    parts = key.split("/")
+    if not key or any(not _PART.match(p) or p in (".", "..") for p in parts):
+        raise StoreError(f"invalid store key {key!r}")
+    return key
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Minimal storage a leaderboard needs. Writes are atomic: readers see old or new, never half."""
+
+    location: str
+
+    def read(self, key: str) -> bytes: ...
+
+    def write(self, key: str, data: bytes) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]: ...
+
+    def lock(self, timeout_s: float = 60.0) -> Any:
+        """Context manager: exclusive across threads and processes, for read-modify-write."""
+        ...
+
+
+class LocalStore:
+    """A folder. ``lock`` is ``flock`` on ``.lock`` (one open file per call, so threads exclude too)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.location = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def read(self, key: str) -> bytes:
+        path = self._path(key)
+        if not path.is_file():
+            raise StoreError(f"no such key {key!r}", self.root)
+        return path.read_bytes()
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        atomic_write_bytes(path, data)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.is_dir():
+            return []
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for f in filenames:
+                if not f.startswith("."):
+                    keys.append(Path(dirpath, f).relative_to(self.root).as_posix())
+        return sorted(keys)
+
+    @contextmanager
+    def lock(self, timeout_s: float = 60.0) -> Iterator[None]:
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreError(f"could not lock the store within {timeout_s:.0f} s", self.root,
+                                         hint="another host process holds it; retry later") from None
+                    time.sleep(0.005)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.root})"
+
+
+def open_store(location: str | Path) -> Store:
+    """A store from its location: a local folder now; ``hf://datasets/ns/name`` is the later drop-in."""
+    loc = str(location)
+    if loc.startswith("hf://"):
+        raise StoreError("Hub-backed stores are not implemented yet", loc, hint="use a local folder")
+    return LocalStore(loc)
+
+
+def read_json(store: Store, key: str) -> Any:
+    try:
+        return json.loads(store.read(key))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise StoreError(f"{key} is not valid JSON", store.location) from None
+
+
+def write_json(store: Store, key: str, obj: Any) -> None:
+    store.write(key, (json.dumps(obj, indent=1, sort_keys=True, allow_nan=True) + "\n").encode())

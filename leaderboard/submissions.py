@@ -1,0 +1,189 @@
+"""Requests in the request store: the record, its status transitions, dedupe and rate limits.
+
+Layout in the store: ``requests/{id}.json`` (the record) and ``payloads/{id}/...`` (the files).
+Every read-modify-write happens under ``store.lock()``; payload files are written before the
+record, so a PENDING request always has its files. Status moves PENDING → RUNNING →
+FINISHED | FAILED, and only through ``transition``, which refuses any other move.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from leaderboard.errors import DuplicateSubmission, InvalidSubmission, RateLimited, StoreError
+from leaderboard.limits import Limits
+from leaderboard.store import Store, read_json, write_json
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+
+ALLOWED = {Status.PENDING: {Status.RUNNING, Status.FAILED}, Status.RUNNING: {Status.FINISHED, Status.FAILED,
+                                                                             Status.PENDING}}
+NOT_COUNTED = ("RateLimited", "DuplicateSubmission")  # rejections that do not use up a submission
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+FIELD_LIMITS = {"name": 80, "contact": 120, "training_data": 500}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class Request:
+    """One submission as the host tracks it. ``kind``: 'predictions' (a) or 'checkpoint' (b)."""
+
+    id: str
+    name: str
+    contact: str
+    training_data: str
+    kind: str
+    format: str
+    sha256: str
+    submitted_at: str
+    payload: list[str] = field(default_factory=list)
+    status: Status = Status.PENDING
+    error: str = ""
+    error_kind: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    result: str = ""
+
+    @property
+    def submitter(self) -> str:
+        return self.contact.strip().lower()
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "status": str(self.status)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Request:
+        if not isinstance(data, dict):
+            raise StoreError("request record is not a JSON object")
+        known = set(cls.__dataclass_fields__)
+        try:
+            req = cls(**{k: v for k, v in data.items() if k in known})
+            req.status = Status(req.status)
+        except (TypeError, ValueError) as e:
+            raise StoreError(f"malformed request record ({e})") from None
+        return req
+
+
+def check_metadata(name: str, contact: str, training_data: str) -> None:
+    """Short, printable, non-empty fields: they end up on a public page."""
+    for key, value in (("name", name), ("contact", contact), ("training_data", training_data)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidSubmission(f"--{key.replace('_', '-')} is required")
+        if len(value) > FIELD_LIMITS[key] or _CONTROL.search(value):
+            raise InvalidSubmission(f"--{key.replace('_', '-')} must be at most {FIELD_LIMITS[key]} printable "
+                                    "characters")
+
+
+def request_key(request_id: str) -> str:
+    return f"requests/{request_id}.json"
+
+
+def make_id(sha256: str, at: datetime) -> str:
+    """Sortable by time and unique per content: no randomness needed."""
+    return f"{at.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{sha256[:12]}"
+
+
+def all_requests(store: Store) -> list[Request]:
+    """Every readable request, oldest first (unreadable records are skipped, never rewritten here)."""
+    out = []
+    for key in store.list("requests"):
+        if key.endswith(".json"):
+            try:
+                out.append(Request.from_json(read_json(store, key)))
+            except StoreError:
+                continue
+    return sorted(out, key=lambda r: (r.submitted_at, r.id))
+
+
+def get(store: Store, request_id: str) -> Request:
+    key = request_key(request_id)
+    if not store.exists(key):
+        raise StoreError(f"no request {request_id!r}", store.location)
+    return Request.from_json(read_json(store, key))
+
+
+def duplicate_of(req: Request, others: list[Request]) -> Request | None:
+    """An earlier live (not failed) request with the same content sha256."""
+    for o in others:
+        if o.id != req.id and o.sha256 == req.sha256 and o.status != Status.FAILED:
+            if (o.submitted_at, o.id) < (req.submitted_at, req.id):
+                return o
+    return None
+
+
+def used_slots(req: Request, others: list[Request], limits: Limits) -> list[Request]:
+    """The submitter's earlier requests inside the rate window that count against the limit."""
+    t = datetime.fromisoformat(req.submitted_at)
+    start = t - timedelta(seconds=limits.rate_window_s)
+    return [o for o in others if o.id != req.id and o.submitter == req.submitter
+            and start < datetime.fromisoformat(o.submitted_at) <= t and (o.submitted_at, o.id) < (req.submitted_at,
+                                                                                                   req.id)
+            and not (o.status == Status.FAILED and o.error_kind in NOT_COUNTED)]
+
+
+def check_admissible(req: Request, others: list[Request], limits: Limits) -> None:
+    """Raise DuplicateSubmission or RateLimited; the same rule at submit time and on the host."""
+    dup = duplicate_of(req, others)
+    if dup is not None:
+        raise DuplicateSubmission(f"the same predictions (sha256 {req.sha256[:12]}…) were already submitted as "
+                                  f"request {dup.id} ({dup.status})", hint="change your predictions to resubmit")
+    used = used_slots(req, others, limits)
+    if len(used) >= limits.rate_limit:
+        oldest = min(datetime.fromisoformat(o.submitted_at) for o in used)
+        nxt = oldest + timedelta(seconds=limits.rate_window_s)
+        raise RateLimited(f"{req.submitter} already has {len(used)} submissions in the last "
+                          f"{limits.rate_window_s / 3600:g} h (limit {limits.rate_limit})",
+                          hint=f"try again after {iso(nxt)}")
+
+
+def enqueue(store: Store, req: Request, payload: dict[str, bytes], limits: Limits) -> Request:
+    """Admit a request atomically: dedupe and rate-limit under the lock, then write files, then the record."""
+    with store.lock():
+        if store.exists(request_key(req.id)):
+            raise DuplicateSubmission(f"request {req.id} already exists")
+        check_admissible(req, all_requests(store), limits)
+        req.payload = []
+        for name, data in payload.items():
+            key = f"payloads/{req.id}/{name}"
+            store.write(key, data)
+            req.payload.append(key)
+        req.status = Status.PENDING
+        write_json(store, request_key(req.id), req.to_json())
+    return req
+
+
+def transition(store: Store, request_id: str, frm: Status, to: Status, **fields: Any) -> Request | None:
+    """Move a request from ``frm`` to ``to`` under the lock; None if it is no longer in ``frm``."""
+    if to not in ALLOWED.get(frm, set()):
+        raise ValueError(f"illegal transition {frm} -> {to}")
+    with store.lock():
+        req = get(store, request_id)
+        if req.status != frm:
+            return None
+        req.status = to
+        for k, v in fields.items():
+            setattr(req, k, v)
+        write_json(store, request_key(req.id), req.to_json())
+        return req
+
+
+def dumps(req: Request) -> str:
+    return json.dumps(req.to_json(), indent=1)

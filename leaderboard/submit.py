@@ -1,0 +1,55 @@
+"""``facebench submit``: validate locally with the host's own validator, then upload a request.
+
+Validation here is a courtesy (fast feedback); the host runs the same functions again and trusts
+nothing it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from pathlib import Path
+
+from leaderboard.checkpoint import check_checkpoint
+from leaderboard.manifest import Manifest
+from leaderboard.predictions import FORMATS, load_predictions, refuse_pickles
+from leaderboard.store import Store
+from leaderboard.submissions import Request, check_metadata, enqueue, iso, make_id, now_utc
+
+
+def classify(path: Path) -> str:
+    """'predictions' or 'checkpoint', from the path's shape (pickles are refused before this)."""
+    if path.is_dir() or path.suffix in (".safetensors", ".json"):
+        return "checkpoint"
+    return "predictions"
+
+
+def build_request(path: str | Path, manifest: Manifest, name: str, contact: str, training_data: str,
+                  architectures: Collection[str] | None = None, at: datetime | None = None
+                  ) -> tuple[Request, dict[str, bytes]]:
+    """Validate a submission and return its request record and payload files (nothing uploaded yet)."""
+    path = Path(path)
+    check_metadata(name, contact, training_data)
+    if path.is_file():
+        refuse_pickles(path)
+    at = at or now_utc()
+    if classify(path) == "checkpoint":
+        ck = check_checkpoint(path, manifest.limits, architectures)
+        payload = {"model.safetensors": ck.weights, "config.json": ck.config}
+        kind, fmt, sha = "checkpoint", "safetensors", ck.sha256
+    else:
+        preds = load_predictions(path, manifest)
+        suffix = path.suffix.lower()
+        assert suffix in FORMATS
+        payload = {f"predictions{suffix}": path.read_bytes()}
+        kind, fmt, sha = "predictions", preds.format, preds.sha256
+    req = Request(id=make_id(sha, at), name=name.strip(), contact=contact.strip(),
+                  training_data=training_data.strip(), kind=kind, format=fmt, sha256=sha, submitted_at=iso(at))
+    return req, payload
+
+
+def submit(path: str | Path, manifest: Manifest, requests: Store, name: str, contact: str, training_data: str,
+           architectures: Collection[str] | None = None, at: datetime | None = None) -> Request:
+    """Validate, then enqueue as PENDING (dedupe and rate limit are checked under the store lock)."""
+    req, payload = build_request(path, manifest, name, contact, training_data, architectures, at)
+    return enqueue(requests, req, payload, manifest.limits)
