@@ -40,17 +40,15 @@ def _csr(crow: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tens
 
 @dataclass
 class _Pairs:
-    """The pair list in both orders, plus what the backward needs."""
+    """The pair list, pixel-major, plus what the backward needs."""
 
-    crow: Tensor  # [HW+1] CSR offsets of each pixel's pairs (pixel-major)
-    gauss: Tensor  # [P] Gaussian of each pair, pixel-major (the CSR columns)
-    pix: Tensor  # [P] pixel of each pair, pixel-major (sorted)
-    perm: Tensor  # [P] pixel-major position -> Gaussian-major position
-    alpha: Tensor  # [P] alpha of each pair, pixel-major; 0 where skipped
-    row: Tensor  # [P] row (Gaussian, y) of each pair, Gaussian-major (non-decreasing)
-    dx: Tensor  # [P] pixel-centre x minus mean x, Gaussian-major
-    clamped: Tensor  # [P] bool, alpha hit alpha_max, Gaussian-major
-    pix_g: Tensor  # [P] pixel of each pair, Gaussian-major
+    crow: Tensor  # [HW+1] CSR offsets of each pixel's pairs
+    gauss: Tensor  # [P] Gaussian of each pair (the CSR columns)
+    pix: Tensor  # [P] pixel of each pair (sorted)
+    row: Tensor  # [P] row (Gaussian, y) of each pair
+    alpha: Tensor  # [P] alpha of each pair; 0 where skipped
+    perm: Tensor  # [P] position of each pair in the Gaussian-major order
+    pix_g: Tensor  # [P] pixels in Gaussian-major order (columns of the transposed matrix)
     g_row: Tensor  # [R] Gaussian of each row
     dy_row: Tensor  # [R] pixel-centre y minus mean y
     per_gauss: Tensor  # [M] number of pairs of each Gaussian
@@ -91,66 +89,107 @@ def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height
     return g_row, y_row, x0.long(), npix
 
 
+def _pair_alpha(row, local, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
+    """Gaussian-major per-pair arithmetic: alpha (0 where skipped) and pixel id."""
+    dx = dx0[row] + local.to(dx0.dtype)
+    sigma = dx * (ha[row] * dx + bdy[row]) + cdy[row]
+    alpha = torch.clamp_max(opac[row] * torch.exp(-sigma), alpha_max)
+    alpha = torch.where((alpha >= ALPHA_MIN) & (sigma >= 0), alpha, torch.zeros_like(alpha))
+    return alpha, (pixbase[row] + local).to(pixbase.dtype)
+
+
+def _transmittance(alpha, first):
+    """Pixel-major: transmittance before each pair (float64), whether the pixel is still open, log(1-a)."""
+    log1m = torch.log1p(-alpha.double())
+    cs_excl = torch.cumsum(log1m, 0) - log1m
+    log_t = cs_excl - cs_excl[first]
+    keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
+    trans = torch.exp(log_t)
+    w = torch.where(keep, alpha.double() * trans, torch.zeros_like(trans)).to(alpha.dtype)
+    return trans, keep, w, torch.where(keep, log1m, torch.zeros_like(log1m))
+
+
+def _pair_grads(w, v, cs_end, cs, trans, alpha, keep, d_tfin, pix, mx, width: int, alpha_max: float):
+    """Per pair: h = dL/dlog(o) = -dL/dsigma (0 if clamped or stopped), h·dx and h·dx²."""
+    after = cs_end - cs  # sum of w v behind each pair in its pixel
+    a64 = alpha.double()
+    d_a = trans * v - (after + d_tfin) / (1.0 - a64)
+    h = torch.where(keep & (alpha < alpha_max), d_a * a64, torch.zeros_like(d_a))
+    dx = ((pix % width).to(mx.dtype) + 0.5 - mx).double()
+    hdx = h * dx
+    return h, hdx, hdx * dx
+
+
+_KERNELS: dict[bool, tuple] = {}
+
+
+def _kernels(compiled: bool) -> tuple:
+    """The per-pair kernels, optionally through ``torch.compile`` (fuses the gathers and arithmetic)."""
+    if compiled not in _KERNELS:
+        fns = (_pair_alpha, _transmittance, _pair_grads)
+        if compiled:
+            fns = tuple(torch.compile(f, dynamic=True) for f in fns)
+        _KERNELS[compiled] = fns
+    return _KERNELS[compiled]
+
+
 def build_pairs(
-    means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int, alpha_max: float
+    means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int, alpha_max: float,
+    compiled: bool = False,
 ) -> _Pairs:
     """Every (Gaussian, pixel) pair with alpha >= 1/255 and its alpha, sorted by pixel then depth."""
     g_row, y_row, x0, npix = _rows(means2d, conics, opacities, width, height)
     n_pairs = int(npix.sum())
     row, local = _segment_ids(npix, n_pairs)
     dt = means2d.dtype
+    hw = width * height
+    idx_t = torch.int32 if max(hw, n_pairs) < 2**31 else torch.int64
     # Per-row constants (dy is fixed on a row), expanded to pairs Gaussian-major: sequential reads.
     a, b, c = conics[g_row].unbind(-1)
     dy = (y_row.to(dt) + 0.5) - means2d[g_row, 1]
-    dx = ((x0.to(dt) + 0.5) - means2d[g_row, 0])[row] + local.to(dt)
-    sigma = dx * ((0.5 * a)[row] * dx + (b * dy)[row]) + (0.5 * c * dy * dy)[row]
-    raw = opacities[g_row][row] * torch.exp(-sigma)
-    alpha = torch.clamp_max(raw, alpha_max)
-    alpha = torch.where((alpha >= ALPHA_MIN) & (sigma >= 0), alpha, torch.zeros_like(alpha))
-    hw = width * height
-    idx_t = torch.int32 if max(hw, n_pairs) < 2**31 else torch.int64
-    pix_g = ((y_row * width + x0)[row] + local).to(idx_t)
+    dx0 = (x0.to(dt) + 0.5) - means2d[g_row, 0]
+    pixbase = (y_row * width + x0).to(idx_t)
+    alpha, pix_g = _kernels(compiled)[0](
+        row, local, dx0, 0.5 * a, b * dy, 0.5 * c * dy * dy, opacities[g_row], pixbase, alpha_max
+    )
     pix, perm = torch.sort(pix_g, stable=True)
     counts = torch.bincount(pix, minlength=hw)
     crow = torch.zeros(hw + 1, dtype=idx_t, device=means2d.device)
     torch.cumsum(counts, 0, out=crow[1:])
-    gauss = g_row.to(idx_t)[row[perm]]
+    row_s = row.to(idx_t)[perm]
+    gauss = g_row.to(idx_t)[row_s]
     per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=means2d.device).index_add_(0, g_row, npix)
-    return _Pairs(crow, gauss, pix, perm, alpha[perm], row, dx, raw > alpha_max, pix_g, g_row, dy, per_gauss)
+    return _Pairs(crow, gauss, pix, row_s, alpha[perm], perm, pix_g, g_row, dy, per_gauss)
 
 
 class Composite(torch.autograd.Function):
     """Differentiable compositing; inputs must already be culled and sorted front to back."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, opacities, colors, width: int, height: int, alpha_max: float):
+    def forward(ctx, means2d, conics, opacities, colors, width: int, height: int, alpha_max: float,
+                compiled: bool = False):
         hw = width * height
         with torch.no_grad():
-            p = build_pairs(means2d, conics, opacities, width, height, alpha_max)
-            log1m = torch.log1p(-p.alpha.double())
-            cs_excl = torch.cumsum(log1m, 0) - log1m
-            first = p.crow[:-1][p.pix]
-            log_t = cs_excl - cs_excl[first]
-            keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
-            trans = torch.exp(log_t)
-            w = torch.where(keep, p.alpha.double() * trans, torch.zeros_like(trans)).to(colors.dtype)
+            p = build_pairs(means2d, conics, opacities, width, height, alpha_max, compiled)
+            trans, keep, w, log1m_kept = _kernels(compiled)[1](p.alpha, p.crow[:-1][p.pix])
+            w = w.to(colors.dtype)
             log_tfin = torch.zeros(hw, dtype=torch.float64, device=means2d.device)
-            log_tfin.index_add_(0, p.pix, torch.where(keep, log1m, torch.zeros_like(log1m)))
+            log_tfin.index_add_(0, p.pix, log1m_kept)
             t_final = torch.exp(log_tfin)
             mat = _csr(p.crow, p.gauss, w, (hw, colors.shape[0]))
             image = (mat @ colors) if p.alpha.numel() else colors.new_zeros(hw, colors.shape[1])
-        ctx.save_for_backward(conics, opacities, colors, keep, trans, w, t_final)
-        ctx.pairs, ctx.mat, ctx.hw = p, mat, hw
+        ctx.save_for_backward(means2d, conics, opacities, colors, keep, trans, w, t_final)
+        ctx.pairs, ctx.mat, ctx.compiled, ctx.size, ctx.alpha_max = p, mat, compiled, (width, height), alpha_max
         return image, (1.0 - t_final).to(colors.dtype)
 
     @staticmethod
     def backward(ctx, d_image, d_alpha):
-        conics, opacities, colors, keep, trans, w, t_final = ctx.saved_tensors
-        p, mat, hw = ctx.pairs, ctx.mat, ctx.hw
-        m, dtype = colors.shape[0], colors.dtype
+        means2d, conics, opacities, colors, keep, trans, w, t_final = ctx.saved_tensors
+        p, mat, (width, height) = ctx.pairs, ctx.mat, ctx.size
+        hw, m, dtype = width * height, colors.shape[0], colors.dtype
         if p.alpha.numel() == 0:
             z = torch.zeros_like
-            return z(conics[:, :2]), z(conics), z(opacities), z(colors), None, None, None
+            return z(means2d), z(conics), z(opacities), z(colors), None, None, None, None
         d_image = d_image.contiguous() if d_image is not None else colors.new_zeros(hw, colors.shape[1])
         d_alpha = d_alpha if d_alpha is not None else colors.new_zeros(hw)
         # Colours: a (Gaussians x pixels) product built Gaussian-major (a CSR transpose is slow on CPU).
@@ -161,22 +200,17 @@ class Composite(torch.autograd.Function):
         d_colors = _csr(crow_g, p.pix_g, w_g, (m, hw)) @ d_image
         # v_i = <dL/dC(pixel), colour(Gaussian)> for every pair, as one sampled dense product.
         v = torch.sparse.sampled_addmm(mat, d_image, colors.T.contiguous(), beta=0.0).values().double()
-        wv = w.double() * v
-        cs = torch.cumsum(wv, 0)
-        after = cs[p.crow[1:][p.pix].long() - 1] - cs  # sum of w v behind each pair in its pixel
-        a64 = p.alpha.double()
-        d_a = trans * v - (after - (d_alpha.double() * t_final)[p.pix]) / (1.0 - a64)
-        h = torch.where(keep, d_a * a64, torch.zeros_like(d_a))  # = dL/dlog(o) = -dL/dsigma
-        h_g = torch.empty_like(h)
-        h_g[p.perm] = h
-        h_g = torch.where(p.clamped, torch.zeros_like(h_g), h_g)
+        cs = torch.cumsum(w.double() * v, 0)
+        d_tfin = -(d_alpha.double() * t_final)
+        h, hdx, hdx2 = _kernels(ctx.compiled)[2](
+            w, v, cs[p.crow[1:][p.pix] - 1], cs, trans, p.alpha, keep, d_tfin[p.pix], p.pix,
+            means2d[p.gauss, 0], width, ctx.alpha_max,
+        )
         # Sum per row first (dy is constant on a row), then per Gaussian.
-        dx = p.dx.double()
         n_rows = p.g_row.numel()
-        hdx = h_g * dx
-        s0 = torch.bincount(p.row, weights=h_g, minlength=n_rows)
+        s0 = torch.bincount(p.row, weights=h, minlength=n_rows)
         s1 = torch.bincount(p.row, weights=hdx, minlength=n_rows)
-        s2 = torch.bincount(p.row, weights=hdx * dx, minlength=n_rows)
+        s2 = torch.bincount(p.row, weights=hdx2, minlength=n_rows)
         a, b, c = conics.double()[p.g_row].unbind(-1)
         dy = p.dy_row.double()
         per_row = torch.stack(
@@ -184,15 +218,17 @@ class Composite(torch.autograd.Function):
         )
         per_gauss = torch.zeros(m, 6, dtype=torch.float64, device=w.device).index_add_(0, p.g_row, per_row)
         d_opac = per_gauss[:, 5] / opacities.double()
-        return per_gauss[:, :2].to(dtype), per_gauss[:, 2:5].to(dtype), d_opac.to(dtype), d_colors, None, None, None
+        grads = per_gauss[:, :2].to(dtype), per_gauss[:, 2:5].to(dtype), d_opac.to(dtype), d_colors
+        return *grads, None, None, None, None
 
 
 def composite(
     means2d: Tensor, conics: Tensor, opacities: Tensor, colors: Tensor, width: int, height: int,
-    alpha_max: float = 0.999,
+    alpha_max: float = 0.999, compiled: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Composite ``M`` depth-sorted Gaussians into ``(image [H*W, D], alpha [H*W])``.
 
-    ``means2d [M,2]``, ``conics [M,3]``, ``opacities [M]`` (in [0,1]), ``colors [M,D]``.
+    ``means2d [M,2]``, ``conics [M,3]``, ``opacities [M]`` (in [0,1]), ``colors [M,D]``;
+    ``compiled`` runs the per-pair arithmetic through ``torch.compile`` (first call compiles, ~20 s).
     """
-    return Composite.apply(means2d, conics, opacities, colors.contiguous(), width, height, alpha_max)
+    return Composite.apply(means2d, conics, opacities, colors.contiguous(), width, height, alpha_max, compiled)

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from facebench.errors import BackendUnavailable
 
+from ._malloc import tune_malloc
 from .composite import composite
 from .project import project
 from .sh import eval_sh
@@ -53,6 +54,7 @@ def rasterize(
     eps2d: float = 0.3,
     alpha_max: float = 0.999,
     backend: Backend = "auto",
+    use_compile: bool = False,
     return_meta: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
     """Render N 3D Gaussians from one pinhole camera, differentiably in every input.
@@ -74,6 +76,8 @@ def rasterize(
         eps2d: low-pass added to the 2D covariance in px² (0.3, as in 3DGS and gsplat "classic").
         alpha_max: per-Gaussian alpha clamp; 0.999 is gsplat's value (the 3DGS paper's code uses 0.99).
         backend: "auto" (gsplat for CUDA tensors, torch otherwise), "torch" or "gsplat".
+        use_compile: torch backend only: run the per-pair arithmetic through ``torch.compile``
+            (needs a C++ compiler; the first call per process compiles for ~20 s).
         return_meta: also return a dict with ``means2d [N, 2]`` (its ``.grad`` is kept, for
             densification), ``radii [N, 2]``, ``depths [N]`` and ``backend``.
 
@@ -97,15 +101,16 @@ def rasterize(
     else:
         out = _rasterize_torch(
             means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
-            near_plane, far_plane, eps2d, alpha_max,
+            near_plane, far_plane, eps2d, alpha_max, use_compile,
         )
     return out if return_meta else out[:3]
 
 
 def _rasterize_torch(
     means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
-    near_plane, far_plane, eps2d, alpha_max,
+    near_plane, far_plane, eps2d, alpha_max, use_compile,
 ):
+    tune_malloc()
     proj = project(means, quats, scales, viewmat, K, width, height, eps2d, near_plane, far_plane)
     if proj.means2d.requires_grad:
         proj.means2d.retain_grad()
@@ -120,7 +125,7 @@ def _rasterize_torch(
     d = feats.shape[1]
     feats = torch.cat([feats, proj.depths[sel, None].to(feats.dtype)], 1)
     img, alpha = composite(
-        proj.means2d[sel], proj.conics[sel], opacities[sel], feats, width, height, alpha_max
+        proj.means2d[sel], proj.conics[sel], opacities[sel], feats, width, height, alpha_max, use_compile
     )
     image, depth = img[:, :d], img[:, d]
     if background is not None:
