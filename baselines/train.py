@@ -101,6 +101,26 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor
     return perm[(k * batch_size + torch.arange(batch_size)) % n]
 
 
+def train_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    flip_lut: np.ndarray = FACEBENCH.flip_lut,
+) -> float:
+    """Augment one batch (N×3×H×W uint8, N×H×W uint8), OHEM loss on every head, one optimiser step."""
+    x, y = augment(images, masks, cfg.size, cfg.augment, flip_lut, gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
+        outputs = model(normalise(x, IMAGENET_MEAN, IMAGENET_STD))
+    loss = sum(ohem_cross_entropy(o.float(), y, cfg.ohem_thresh) for o in outputs)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
 def validate(model: torch.nn.Module, data: SplitTensors, mean, std, batch_size: int = 16) -> dict[str, Any]:
     """Mean foreground F1 and mIoU on ``data`` at training size, overall and by pose bin."""
     was_training = model.training
@@ -291,23 +311,12 @@ def train(cfg: TrainConfig) -> TrainResult:
                 lr = learning_rate(step, cfg.lr, cfg.steps, cfg.warmup, cfg.power)
                 set_learning_rate(opt, lr)
                 idx = batch_indices(len(train_data), cfg.batch_size, step, cfg.seed)
-                x, y = augment(
-                    train_data.images[idx],
-                    train_data.masks[idx],
-                    cfg.size,
-                    cfg.augment,
-                    flip_lut,
-                    _generator(cfg.seed, 2, step),
-                )
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
-                    outputs = model(normalise(x, mean, std))
-                loss = sum(ohem_cross_entropy(o.float(), y, cfg.ohem_thresh) for o in outputs)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                value = train_step(
+                    model, opt, train_data.images[idx], train_data.masks[idx], cfg,
+                    _generator(cfg.seed, 2, step), flip_lut,
+                )  # fmt: skip
                 step += 1
                 seen += cfg.batch_size
-                value = float(loss.detach())
                 loss_ema = value if math.isnan(loss_ema) else 0.9 * loss_ema + 0.1 * value
                 entry: dict[str, Any] = {"step": step, "loss": round(value, 5), "lr": lr}
                 if val_data is not None and (step % cfg.val_every == 0 or step == cfg.steps):
