@@ -80,13 +80,14 @@ def aggregate(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """MOS with two-way bootstrap intervals, agreement, Friedman/Wilcoxon-Holm, Bradley–Terry; report.md/html."""
-    from facebench.study.aggregate import Settings
-    from facebench.study.aggregate import aggregate as run
     from facebench.study.ratings import read_ratings
-    from facebench.study.report import write_report
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    r = read_ratings(ratings, (scale_min, scale_max), names)
+    r = read_ratings(ratings, (scale_min, scale_max), names)  # fail fast, before the heavy imports
+    from facebench.study.aggregate import Settings
+    from facebench.study.aggregate import aggregate as run
+    from facebench.study.report import write_report
+
     res = run(r, Settings(n_boot=n_boot, seed=seed, fail_at_least=fail_at_least, max_failures=max_failures))
     write_report(res, out)
     for row in res.mos.itertuples():
