@@ -68,3 +68,15 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
         for k, v in entries.items():
             zf.writestr(k, v)
     return buf.getvalue()
+
+
+def upload_raw(store, req, payload: dict[str, bytes]) -> None:
+    """Write a request straight into the store, skipping submit's checks: what a hostile client can do."""
+    from leaderboard.store import write_json
+    from leaderboard.submissions import request_key
+
+    req.payload = []
+    for name, data in payload.items():
+        store.write(f"payloads/{req.id}/{name}", data)
+        req.payload.append(f"payloads/{req.id}/{name}")
+    write_json(store, request_key(req.id), req.to_json())

@@ -1,0 +1,166 @@
+"""The host: status transitions, host-side checks, bit-for-bit agreement with `facebench evaluate`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from conftest import run_cli
+from test_leaderboard_support import make_host, noisy, truth, upload_raw, write_folder, write_zip, zip_bytes
+
+from facebench.dataset import load
+from facebench.evaluate import evaluate_parser
+from facebench.imageio import encode_png
+from leaderboard.host import HiddenSplitMismatch, process
+from leaderboard.limits import Limits
+from leaderboard.page import build_site
+from leaderboard.submissions import Request, Status, all_requests, get, iso, now_utc, transition
+from leaderboard.submit import build_request, submit
+
+
+def _canon(x) -> str:
+    return json.dumps(x, sort_keys=True, allow_nan=True)
+
+
+def test_host_numbers_equal_facebench_evaluate_bit_for_bit(tmp_path, small_dataset):
+    cfg, manifest = make_host(tmp_path, small_dataset)  # n_boot 1000, seed 0: evaluate's defaults
+    masks = noisy(small_dataset, seed=3, frac=0.3)
+    req = submit(write_zip(masks, tmp_path / "p.zip"), manifest, cfg.request_store(), "noisy", "n@x.org", "none")
+    assert get(cfg.request_store(), req.id).status == Status.PENDING
+    [done] = process(cfg)
+    assert done.status == Status.FINISHED and done.error == "" and done.started_at <= done.finished_at
+    result = json.loads(cfg.result_store().read(done.result))
+
+    r = run_cli("evaluate", str(write_folder(masks, tmp_path / "folder")), "--data", str(small_dataset),
+                "--out", str(tmp_path / "report"))
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert _canon(result["overall"]) == _canon(metrics["overall"])
+    assert _canon(result["by_pose_bin"]) == _canon(metrics["by_pose_bin"])
+    assert result["dataset"]["revision"] == metrics["dataset_revision"]
+    assert result["evaluator"]["metric_settings"] == {"n_boot": metrics["n_bootstrap"], "seed": metrics["seed"]}
+    assert result["evaluator"]["convention"] == metrics["convention"]
+    assert result["predictions_sha256"] == req.sha256 and result["training_data"] == "none"
+    assert result["dataset"]["labels_sha256"] == manifest.labels_sha256 and "contact" not in result
+    assert set(result["by_pose_bin"]) == {"frontal", "three_quarter", "profile", "rear"}
+    assert len(result["overall"]["per_class"]) == 19 and result["verified"] is False
+
+
+def test_transitions_are_guarded(tmp_path, small_dataset):
+    cfg, manifest = make_host(tmp_path, small_dataset, n_boot=0)
+    store = cfg.request_store()
+    req = submit(write_zip(truth(small_dataset), tmp_path / "p.zip"), manifest, store, "t", "t@x.org", "d")
+    with pytest.raises(ValueError, match="illegal transition"):
+        transition(store, req.id, Status.PENDING, Status.FINISHED)
+    assert transition(store, req.id, Status.RUNNING, Status.FAILED) is None  # not RUNNING: untouched
+    started = now_utc() - timedelta(hours=7)
+    assert transition(store, req.id, Status.PENDING, Status.RUNNING, started_at=iso(started)).status == "RUNNING"
+    assert process(cfg, clock=lambda: started + timedelta(hours=1)) == []  # a live RUNNING one is left alone
+    [done] = process(cfg)  # host died 7 h ago: stale RUNNING goes back to PENDING, then runs
+    assert done.status == Status.FINISHED
+    result = json.loads(cfg.result_store().read(done.result))
+    assert result["overall"]["mean_f1_fg"] == 1.0 and result["overall"]["miou"] == 1.0
+    assert process(cfg) == []  # nothing left; FINISHED requests are never re-run
+
+
+def _raw(tmp_path, small_dataset, manifest, masks, name, contact="h@x.org", at=None):
+    return build_request(write_zip(masks, tmp_path / f"{name}.zip"), manifest, name, contact, "d", at=at)
+
+
+def test_host_checks_again_what_submit_checked(tmp_path, small_dataset):
+    """Requests written straight into the store (no local checks) are judged by the same rules."""
+    cfg, manifest = make_host(tmp_path, small_dataset, Limits(rate_limit=2), n_boot=0)
+    store = cfg.request_store()
+    t0 = now_utc()
+    good, pay = _raw(tmp_path, small_dataset, manifest, noisy(small_dataset, 1), "good", at=t0)
+    upload_raw(store, good, pay)
+    dup, pay2 = _raw(tmp_path, small_dataset, manifest, noisy(small_dataset, 1), "dup", "other@x.org",
+                     at=t0 + timedelta(seconds=1))
+    upload_raw(store, dup, pay2)
+    second, pay3 = _raw(tmp_path, small_dataset, manifest, noisy(small_dataset, 2), "second",
+                        at=t0 + timedelta(seconds=2))
+    upload_raw(store, second, pay3)
+    third, pay4 = _raw(tmp_path, small_dataset, manifest, noisy(small_dataset, 3), "third",
+                       at=t0 + timedelta(seconds=3))
+    upload_raw(store, third, pay4)
+    # hostile: a traversal archive, a tampered payload, a missing payload, an illegal-value mask
+    masks = truth(small_dataset)
+    first = next(iter(masks))
+    trav = Request(id="t-1", name="trav", contact="x@x.org", training_data="d", kind="predictions", format="zip",
+                   sha256="f" * 64, submitted_at=iso(t0 + timedelta(seconds=4)))
+    entries = {f"{i}.png": encode_png(m) for i, m in masks.items() if i != first}
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(f"../{first}.png", encode_png(masks[first]))
+        for k, v in entries.items():
+            zf.writestr(k, v)
+    upload_raw(store, trav, {"predictions.zip": buf.getvalue()})
+    tampered, pay5 = _raw(tmp_path, small_dataset, manifest, noisy(small_dataset, 4), "tampered", "y@x.org",
+                          at=t0 + timedelta(seconds=5))
+    pay5 = {"predictions.zip": zip_bytes({f"{i}.png": encode_png(m) for i, m in noisy(small_dataset, 5).items()})}
+    upload_raw(store, tampered, pay5)
+    nofile = Request(id="t-2", name="nofile", contact="z@x.org", training_data="d", kind="predictions",
+                     format="zip", sha256="e" * 64, submitted_at=iso(t0 + timedelta(seconds=6)))
+    upload_raw(store, nofile, {})
+    bad = dict(masks)
+    bad[first] = masks[first].copy()
+    bad[first][0, 0] = 200
+    illegal = Request(id="t-3", name="illegal", contact="w@x.org", training_data="d", kind="predictions",
+                      format="zip", sha256="d" * 64, submitted_at=iso(t0 + timedelta(seconds=7)))
+    upload_raw(store, illegal, {"predictions.zip": zip_bytes({f"{i}.png": encode_png(m) for i, m in bad.items()})})
+    store.write("requests/garbage.json", b"{not json")  # unreadable records are skipped, not fatal
+
+    done = {r.name: r for r in process(cfg)}
+    assert {n: r.status for n, r in done.items()} == {
+        "good": "FINISHED", "dup": "FAILED", "second": "FINISHED", "third": "FAILED", "trav": "FAILED",
+        "tampered": "FAILED", "nofile": "FAILED", "illegal": "FAILED"}
+    assert f"already submitted as request {good.id}" in done["dup"].error
+    assert done["dup"].error_kind == "DuplicateSubmission"
+    assert "already has 2 submissions" in done["third"].error and "try again after" in done["third"].error
+    assert "path traversal" in done["trav"].error
+    assert "do not match the request's sha256" in done["tampered"].error
+    assert "has no payload predictions.zip" in done["nofile"].error
+    assert "illegal class ids [200]" in done["illegal"].error
+    # the stores hold exactly the good results; every record is still readable
+    assert sorted(cfg.result_store().list()) == sorted([done["good"].result, done["second"].result])
+    assert len(all_requests(store)) == 8 and store.read("requests/garbage.json") == b"{not json"
+    page = build_site(cfg.result_store(), tmp_path / "site")
+    assert page.read_text().count("<tr id=") == 2
+
+
+def test_hidden_split_must_match_published_sha(tmp_path, small_dataset):
+    cfg, manifest = make_host(tmp_path, small_dataset, n_boot=0)
+    manifest.labels_sha256 = "0" * 64
+    manifest.save(cfg._path(cfg.manifest))
+    with pytest.raises(HiddenSplitMismatch, match="differ from the published"):
+        process(cfg)
+
+
+def test_checkpoint_is_run_by_the_host_and_marked_verified(tmp_path, small_dataset):
+    torch = pytest.importorskip("torch")
+    from baselines.checkpoint import save_checkpoint
+    from baselines.models import MODELS, build_model
+    from baselines.predict import load_parser
+    from facebench.labels import FACEBENCH
+
+    torch.manual_seed(0)
+    model = build_model("unet", width=0.25).eval()
+    config = {"architecture": "unet", "width": 0.25, "labels": {"name": "facebench", "names": list(FACEBENCH.names)},
+              "input_size": 64, "normalisation": {"mean": [0.5] * 3, "std": [0.25] * 3}}
+    save_checkpoint(tmp_path / "ck", model, config)
+    cfg, manifest = make_host(tmp_path, small_dataset, n_boot=50)
+    req = submit(tmp_path / "ck", manifest, cfg.request_store(), "unet", "u@x.org", "nothing (untrained)",
+                 architectures=sorted(MODELS))
+    assert req.kind == "checkpoint" and sorted(cfg.request_store().list(f"payloads/{req.id}")) == [
+        f"payloads/{req.id}/config.json", f"payloads/{req.id}/model.safetensors"]
+    [done] = process(cfg, parser_factory=load_parser, architectures=sorted(MODELS))
+    assert done.status == Status.FINISHED, done.error
+    result = json.loads(cfg.result_store().read(done.result))
+    assert result["verified"] is True and result["kind"] == "checkpoint"
+    ev = evaluate_parser(load_parser(str(tmp_path / "ck")), load(small_dataset)).evaluation
+    assert _canon(result["overall"]) == _canon(ev.scores(n_boot=50, seed=0))
+    assert len(result["predictions_sha256"]) == 64 and result["predictions_sha256"] != result["submission_sha256"]
