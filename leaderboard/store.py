@@ -22,13 +22,13 @@ from typing import Any, Protocol, runtime_checkable
 from facebench.imageio import atomic_write_bytes
 from leaderboard.errors import StoreError
 
-_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
 def check_key(key: str) -> str:
     """Keys are relative POSIX paths of plain names: no '..', no absolute paths, no dotfiles."""
     parts = key.split("/")
-    if not key or any(not _PART.match(p) or p in (".", "..") for p in parts):
+    if not key or any(not _PART.fullmatch(p) or p in (".", "..") for p in parts):
         raise StoreError(f"invalid store key {key!r}")
     return key
 

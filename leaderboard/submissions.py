@@ -102,14 +102,20 @@ def make_id(sha256: str, at: datetime) -> str:
 
 
 def all_requests(store: Store) -> list[Request]:
-    """Every readable request, oldest first (unreadable records are skipped, never rewritten here)."""
+    """Every readable request, oldest first.
+
+    Unreadable records, and records whose ``id`` is not their file name (one record must not be able
+    to act on another), are skipped, never rewritten here.
+    """
     out = []
     for key in store.list("requests"):
         if key.endswith(".json"):
             try:
-                out.append(Request.from_json(read_json(store, key)))
+                req = Request.from_json(read_json(store, key))
             except StoreError:
                 continue
+            if key == request_key(req.id):
+                out.append(req)
     return sorted(out, key=lambda r: (r.submitted_at, r.id))
 
 

@@ -113,6 +113,8 @@ def test_host_checks_again_what_submit_checked(tmp_path, small_dataset):
                       format="zip", sha256="d" * 64, submitted_at=iso(t0 + timedelta(seconds=7)))
     upload_raw(store, illegal, {"predictions.zip": zip_bytes({f"{i}.png": encode_png(m) for i, m in bad.items()})})
     store.write("requests/garbage.json", b"{not json")  # unreadable records are skipped, not fatal
+    forged = Request.from_json({**good.to_json(), "id": "../../escape", "sha256": "c" * 64})
+    store.write("requests/forged.json", json.dumps(forged.to_json()).encode())  # id must match its file name
 
     done = {r.name: r for r in process(cfg)}
     assert {n: r.status for n, r in done.items()} == {
@@ -128,6 +130,7 @@ def test_host_checks_again_what_submit_checked(tmp_path, small_dataset):
     # the stores hold exactly the good results; every record is still readable
     assert sorted(cfg.result_store().list()) == sorted([done["good"].result, done["second"].result])
     assert len(all_requests(store)) == 8 and store.read("requests/garbage.json") == b"{not json"
+    assert json.loads(store.read("requests/forged.json"))["status"] == "PENDING"
     page = build_site(cfg.result_store(), tmp_path / "site")
     assert page.read_text().count("<tr id=") == 2
 
