@@ -33,6 +33,7 @@ class HairStyle:
     thickness_side: float = 0.006
     thickness_back: float = 0.009
     drop: float = 0.0  # long hair: extra thickness growing down the back of the neck
+    length: float = 0.0  # long hair: head-frame y (metres below the ears) where the hanging curtain ends
     ramp: float = 6.0  # degrees over which thickness fades in from the hairline
     lumps: float = 0.25  # relative amplitude of low-frequency thickness noise
     phases: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
@@ -56,7 +57,7 @@ def sample_hair_style(rng: np.random.Generator, gender: float, age: float, kind:
     behind = rng.uniform(5, 14)
     back = rng.uniform(-30, -20)
     nape = rng.uniform(-38, -30)
-    drop = 0.0
+    drop = length = 0.0
     if kind == "buzz":
         t = (rng.uniform(0.002, 0.004),) * 3
     elif kind == "short":
@@ -69,7 +70,8 @@ def sample_hair_style(rng: np.random.Generator, gender: float, age: float, kind:
     elif kind == "long":
         t = (rng.uniform(0.015, 0.03), rng.uniform(0.015, 0.025), rng.uniform(0.02, 0.03))
         side, behind, back, nape = side - 20, behind - 35, back - 22, nape - 20
-        drop = rng.uniform(0.02, 0.05)
+        drop = rng.uniform(0.01, 0.03)
+        length = rng.uniform(0.14, 0.22)
         if rng.random() < 0.4:
             front = rng.uniform(18, 28)
     else:
@@ -78,7 +80,7 @@ def sample_hair_style(rng: np.random.Generator, gender: float, age: float, kind:
         kind=kind,
         hairline=(front, temple, side, behind, back, nape),
         thickness_top=float(t[0]), thickness_side=float(t[1]), thickness_back=float(t[2]),
-        drop=float(drop), ramp=float(rng.uniform(4, 9)), lumps=float(rng.uniform(0.1, 0.35)),
+        drop=float(drop), length=float(length), ramp=float(rng.uniform(4, 9)), lumps=float(rng.uniform(0.1, 0.35)),
         phases=tuple(float(x) for x in rng.uniform(0, 2 * np.pi, 4)),
     )  # fmt: skip
 
@@ -141,3 +143,46 @@ def build_shell(
     t = thickness(rest[src], score[src], ear_weight[src], style)
     pos = verts[src] + normals[src] * (t[:, None] + 0.0004)
     return src, pos, local[sel], score[src]
+
+
+def build_curtain(
+    pos: np.ndarray, rest: np.ndarray, faces: np.ndarray, style: HairStyle
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Long hair: a two-segment strip hanging from the shell's lower back edge down to ``style.length``.
+
+    ``pos``/``rest``/``faces``: the shell (local ids). Returns (positions (k, 3), rest (k, 3), faces
+    (f, 3) indexing [shell vertices, then the k new ones])."""
+    if style.length <= 0 or len(faces) == 0:
+        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    key = np.sort(e, 1)
+    uniq, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    boundary = e[cnt[inv.ravel()] == 1]  # keep the faces' orientation
+    az, el = angles(rest)
+    hang = (az[boundary] > 118).all(1) & (el[boundary] < 0).all(1)
+    edges = boundary[hang]
+    if len(edges) == 0:
+        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    verts = np.unique(edges)
+    n = len(pos)
+    slot = np.full(n, -1, dtype=np.int64)
+    slot[verts] = np.arange(len(verts))
+    p = pos[verts]
+    out = np.stack([p[:, 0], np.zeros(len(p)), p[:, 2] - _CENTRE[2]], 1)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+    length = np.maximum(style.length - p[:, 1], 0.02)
+    # Flare outward with length so the strip clears the back and shoulders it falls on.
+    flare = 0.025 + 0.3 * length
+    mid = p + np.array([0, 1, 0]) * (0.5 * length)[:, None] + out * (0.7 * flare)[:, None]
+    end = p + np.array([0, 1, 0]) * length[:, None] + out * flare[:, None]
+    r = rest[verts]
+    r_mid = r + np.array([0, 1, 0]) * (0.5 * length)[:, None]
+    r_end = r + np.array([0, 1, 0]) * length[:, None]
+    k = len(verts)
+    a, b = edges[:, 0], edges[:, 1]
+    am, bm = n + slot[a], n + slot[b]
+    ae, be = n + k + slot[a], n + k + slot[b]
+    # The shell edge a->b runs along a face; the strip continues that face's orientation downward.
+    f = np.concatenate([np.stack([b, a, am], 1), np.stack([b, am, bm], 1),
+                        np.stack([bm, am, ae], 1), np.stack([bm, ae, be], 1)])
+    return np.concatenate([mid, end]), np.concatenate([r_mid, r_end]), f

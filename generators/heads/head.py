@@ -14,7 +14,7 @@ import numpy as np
 from facebench.errors import InvalidConfig
 from generators.heads.appearance import Appearance, AppearanceConfig, sample_appearance
 from generators.heads.assets import load_target
-from generators.heads.hair import STYLES, HairStyle, build_shell, sample_hair_style
+from generators.heads.hair import STYLES, HairStyle, build_curtain, build_shell, sample_hair_style
 from generators.heads.identity import Identity, IdentityConfig, identity_vertices, sample_identity
 from generators.heads.mesh import CUT_X, CUT_Y, MH_TO_HEAD, PART_HAIR, PART_SKIN, template, vertex_normals
 from generators.heads.regions import SURFACE, BrowStyle, CollarStyle, template_regions
@@ -146,12 +146,18 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     if hair.present:
         allowed = (t.part == PART_SKIN) & (reg.face_class == SURFACE)
         src, pos, sfaces, score = build_shell(verts, normals, rest, t.faces, allowed, reg.ear_weight, hair)
+        cpos, crest, cfaces = build_curtain(pos, rest[src], sfaces, hair)
+        shell_rest = np.concatenate([rest[src], crest])
+        pos = np.concatenate([pos, cpos])
+        sfaces = np.concatenate([sfaces, cfaces])
+        src_all = np.concatenate([src, np.full(len(cpos), -1)])
+        score = np.concatenate([score, np.full(len(cpos), 90.0)])
         off = len(verts)
         shell_n = vertex_normals(pos, sfaces)
         all_verts.append(pos)
-        all_rest.append(rest[src])
+        all_rest.append(shell_rest)
         all_norm.append(shell_n)
-        neck.append(reg.neck_score[src])
+        neck.append(np.where(src_all >= 0, reg.neck_score[np.maximum(src_all, 0)], -1.0).astype(np.float32))
         scalp.append(score.astype(np.float32))
         faces.append(sfaces + off)
         part.append(np.full(len(sfaces), PART_HAIR, np.uint8))

@@ -123,8 +123,8 @@ def sample_identity(seed: int, config: IdentityConfig | None = None) -> Identity
         if rng.random() > cfg.shape_fraction:
             continue
         w = float(rng.uniform(-1.0, 1.0)) * cfg.shape_strength
-        if not pos:
-            w = abs(w) * 0.8
+        if not pos:  # one-sided shapes (head-oval, ear-shape-pointed, ...) read as caricatures when strong
+            w = abs(w) * 0.5
             shape[neg] = w
             continue
         shape[pos if w > 0 else neg] = abs(w)

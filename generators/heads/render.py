@@ -96,10 +96,12 @@ class _Pixels:
     labels: np.ndarray
 
 
-def _classify(head: Head, fr: Fragments) -> _Pixels:
+def _classify(head: Head, fr: Fragments, full: bool = True) -> _Pixels:
+    """Labels of hit samples; ``full`` also interpolates what shading needs."""
     tri = fr.tri[fr.pix].numpy()
     bary = fr.bary.numpy().astype(np.float32)
-    attrs = _interp(_packed(head), head.faces[tri], bary)
+    table = _packed(head)
+    attrs = _interp(table if full else table[:, :5], head.faces[tri], bary)
     rest = attrs[:, _REST]
     lab = head.face_class[tri].copy()
     part = head.part[tri]
@@ -114,77 +116,96 @@ def _classify(head: Head, fr: Fragments) -> _Pixels:
     return _Pixels(tri, front, attrs, lab)
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.sqrt(np.einsum("ij,ij->i", v, v)), 1e-9)[:, None]
+
+
+def _class_colours(head: Head) -> np.ndarray:
+    """(256, 3) float32 base colour per class (before per-pixel detail), cached per head."""
+    lut = head.meta.get("_lut")
+    if lut is None:
+        app = head.appearance
+        skin = np.asarray(app.skin)
+        lut = np.tile(skin, (256, 1))
+        lut[C["neck"]] = skin * 0.96
+        lut[C["l_ear"]] = lut[C["r_ear"]] = skin * np.array([1.02, 0.94, 0.94])
+        lut[C["nose"]] = skin * np.array([1.02, 0.97, 0.97])
+        lut[C["u_lip"]] = lut[C["l_lip"]] = np.asarray(app.lips)
+        lut[C["l_eye"]] = lut[C["r_eye"]] = skin * np.array([0.8, 0.45, 0.45])  # socket (caruncle)
+        lut[C["mouth"]] = (0.1, 0.025, 0.025)  # cavity
+        lut[C["cloth"]] = np.asarray(app.cloth)
+        lut[C["hair"]] = np.asarray(app.hair)
+        lut = lut.astype(np.float32)
+        head.meta["_lut"] = lut
+    return lut
+
+
 def _shade(head: Head, px: _Pixels, cam_centre: np.ndarray) -> np.ndarray:
     """Linear RGB (M, 3) of hit samples."""
     app = head.appearance
     lab, part = px.labels, head.part[px.tri]
-    rest, pos, n, noise = px.attrs[:, _REST], px.attrs[:, _POS], px.attrs[:, _NORMAL], px.attrs[:, _NOISE]
-    n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    rest, pos, noise = px.attrs[:, _REST], px.attrs[:, _POS], px.attrs[:, _NOISE]
+    n = _unit(px.attrs[:, _NORMAL])
     n[~px.front] *= -1.0
-    skin = np.asarray(app.skin, dtype=np.float32)
-    mod = 1.0 + 0.07 * noise[:, None]
-    col = skin * mod
-    col[lab == C["neck"]] *= 0.96
-    ears = (lab == C["l_ear"]) | (lab == C["r_ear"])
-    col[ears] *= np.array([1.02, 0.94, 0.94])
-    col[lab == C["nose"]] *= np.array([1.02, 0.97, 0.97])
-    lips = (lab == C["u_lip"]) | (lab == C["l_lip"])
-    col[lips] = np.asarray(app.lips) * mod[lips]
-    brow = (lab == C["l_brow"]) | (lab == C["r_brow"])
-    if brow.any():
+    col = _class_colours(head)[lab] * (1.0 + 0.07 * noise)[:, None]
+    brow = np.flatnonzero((lab == C["l_brow"]) | (lab == C["r_brow"]))
+    if brow.size:
         r = rest[brow]
         strands = 0.5 + 0.5 * np.sin(2400.0 * (np.abs(r[:, 0]) * 0.35 + r[:, 1]) + 3.0 * np.sin(900 * r[:, 0]))
         dens = (0.65 + 0.3 * strands)[:, None]
-        col[brow] = col[brow] * (1 - dens) + np.asarray(app.brows) * dens
+        col[brow] = col[brow] * (1 - dens) + np.asarray(app.brows, dtype=np.float32) * dens
     hair = lab == C["hair"]
-    if hair.any():
-        r = rest[hair]
+    hi = np.flatnonzero(hair)
+    if hi.size:
+        r = rest[hi]
         az = np.arctan2(r[:, 0], -r[:, 2])
         streak = np.sin(260.0 * az + 8.0 * np.sin(40.0 * r[:, 1])) * 0.5 + np.sin(610.0 * az + 2.0) * 0.25
-        col[hair] = np.asarray(app.hair) * (0.8 + 0.3 * streak)[:, None] * (1.0 + 0.1 * noise[hair, None])
+        col[hi] *= (0.8 + 0.3 * streak)[:, None] / (1.0 + 0.07 * noise[hi, None]) * (1.0 + 0.1 * noise[hi, None])
     cloth = lab == C["cloth"]
-    if cloth.any():
-        c = np.asarray(app.cloth) * (1.0 + 0.04 * noise[cloth, None])
+    ci = np.flatnonzero(cloth)
+    if ci.size:
         if app.cloth_stripes > 0:
-            s = (np.sin(rest[cloth, 1] * 260.0) > 0)[:, None]
-            c = np.where(s, c * (1 - app.cloth_stripes), c)
-        inside = ~px.front[cloth]
-        c[inside] *= 0.35
-        col[cloth] = c
-    mouth = lab == C["mouth"]
-    if mouth.any():
-        pm = part[mouth]
-        col[mouth] = np.where((pm == PART_TEETH)[:, None], np.array([0.62, 0.58, 0.5]),
-                              np.where((pm == PART_TONGUE)[:, None], np.array([0.42, 0.1, 0.1]),
-                                       np.array([0.1, 0.025, 0.025])))
+            stripe = np.sin(rest[ci, 1] * 260.0) > 0
+            col[ci[stripe]] *= 1 - app.cloth_stripes
+        col[ci[~px.front[ci]]] *= 0.35
+    col[part == PART_TEETH] = (0.62, 0.58, 0.5)
+    col[part == PART_TONGUE] = (0.42, 0.1, 0.1)
     for p, k in ((PART_EYE_L, 0), (PART_EYE_R, 1)):
-        eye = part == p
-        if eye.any():
-            d = rest[eye, :2] - head.eye_centres[k, :2]
+        ei = np.flatnonzero(part == p)
+        if ei.size:
+            d = rest[ei, :2] - head.eye_centres[k, :2]
             rr = np.hypot(d[:, 0], d[:, 1])
-            e = np.tile(np.array([0.72, 0.7, 0.66]), (eye.sum(), 1))
+            e = np.tile(np.array([0.72, 0.7, 0.66], dtype=np.float32), (ei.size, 1))
             iris = rr < 0.0058
             e[iris] = np.asarray(app.iris) * (0.8 + 0.4 * (rr[iris] / 0.0058))[:, None]
             e[rr < 0.0024] = 0.01
-            col[eye] = e
-    cav = ((lab == C["l_eye"]) | (lab == C["r_eye"])) & (part != PART_EYE_L) & (part != PART_EYE_R)
-    col[cav] = skin * np.array([0.8, 0.45, 0.45])
-    # Lighting, in the head frame.
-    ld = np.asarray(app.light_dir)
-    fill_d = np.array([-ld[0], 0.2, ld[2]])
+            col[ei] = e
+    # Lighting, in the head frame: wrapped Lambert key, Lambert fill, ambient, Blinn-Phong sheen.
+    ld = np.asarray(app.light_dir, dtype=np.float32)
+    fill_d = np.array([-ld[0], 0.2, ld[2]], dtype=np.float32)
     fill_d /= np.linalg.norm(fill_d)
     ndl = n @ ld
     wrap = 0.25
-    diff = app.light * np.clip((ndl + wrap) / (1 + wrap), 0, None) + app.fill * np.clip(n @ fill_d, 0, None)
-    shade = app.ambient + diff
-    v = cam_centre[None, :] - pos
-    v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
-    h = v + ld
-    h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-9)
-    gloss = np.where(hair | cloth, 0.3, 1.0) * np.where(part == PART_EYE_L, 4.0, 1.0) * np.where(
-        part == PART_EYE_R, 4.0, 1.0)
-    spec = app.specular * gloss * np.clip((n * h).sum(1), 0, None) ** 24 * (ndl > 0)
-    return (col * shade[:, None] + spec[:, None]) * np.asarray(app.tint)
+    shade = app.ambient + app.light * np.clip((ndl + wrap) / (1 + wrap), 0, None) \
+        + app.fill * np.clip(n @ fill_d, 0, None)
+    h = _unit(_unit(cam_centre.astype(np.float32)[None, :] - pos) + ld)
+    x = np.clip(np.einsum("ij,ij->i", n, h), 0, None)
+    x2 = x * x
+    x8 = (x2 * x2) ** 2
+    gloss = np.where(hair | cloth, 0.3, 1.0) * np.where((part == PART_EYE_L) | (part == PART_EYE_R), 4.0, 1.0)
+    spec = app.specular * gloss * (x8 * x8 * x8) * (ndl > 0)
+    return (col * shade[:, None] + spec[:, None]) * np.asarray(app.tint, dtype=np.float32)
+
+
+def _box_down(a: np.ndarray, s: int) -> np.ndarray:
+    """Average s×s blocks (sum of s² strided slices: much faster than a strided mean)."""
+    if s == 1:
+        return a
+    out = np.zeros_like(a[::s, ::s])
+    for i in range(s):
+        for j in range(s):
+            out += a[i::s, j::s]
+    return out / (s * s)
 
 
 def render_view(head: Head, camera: Camera, supersample: int = 2, bg_seed: int = 0) -> Render:
@@ -197,7 +218,7 @@ def render_view(head: Head, camera: Camera, supersample: int = 2, bg_seed: int =
     H, W = camera.height, camera.width
     with single_thread():
         fr = _raster(head, camera, vc)
-        px = _classify(head, fr)
+        px = _classify(head, fr, full=supersample == 1)
         labels = np.zeros(H * W, np.uint8)
         labels[fr.pix.numpy()] = px.labels
         depth = np.zeros(H * W, np.float32)
@@ -206,13 +227,12 @@ def render_view(head: Head, camera: Camera, supersample: int = 2, bg_seed: int =
         cam_s = camera.scaled(W * s, H * s)
         frs = _raster(head, cam_s, vc) if s > 1 else fr
         pxs = _classify(head, frs) if s > 1 else px
-    col = background(head.appearance, H * s, W * s, bg_seed).reshape(-1, 3)
-    cov = np.zeros(H * W * s * s)
+    col = background(head.appearance, H * s, W * s, bg_seed).astype(np.float32).reshape(-1, 3)
+    cov = np.zeros(H * W * s * s, np.float32)
     hit = frs.pix.numpy()
     col[hit] = _shade(head, pxs, cam_centre)
     cov[hit] = 1.0
-    col = col.reshape(H, s, W, s, 3).mean((1, 3))
-    alpha = cov.reshape(H, s, W, s).mean((1, 3)).astype(np.float32)
+    col, alpha = _box_down(col.reshape(H * s, W * s, 3), s), _box_down(cov.reshape(H * s, W * s), s)
     return Render(linear_to_srgb_u8(col), labels.reshape(H, W), depth.reshape(H, W), alpha)
 
 
