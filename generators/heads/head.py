@@ -17,6 +17,8 @@ from generators.heads.assets import load_target
 from generators.heads.hair import STYLES, HairStyle, build_curtain, build_shell, sample_hair_style
 from generators.heads.identity import Identity, IdentityConfig, identity_vertices, sample_identity
 from generators.heads.mesh import CUT_X, CUT_Y, MH_TO_HEAD, PART_HAIR, PART_SKIN, template, vertex_normals
+from generators.heads.occlusion import bake
+from generators.heads.raster import single_thread
 from generators.heads.regions import SURFACE, BrowStyle, CollarStyle, template_regions
 
 HAIR_DEPTH_BIAS = 0.001  # metres: the shell wins the z-test against the scalp it hugs
@@ -60,6 +62,8 @@ class Head:
     two_sided: np.ndarray
     depth_bias: np.ndarray
     eye_centres: np.ndarray  # (2, 3) rest-frame front centres of the left and right eyeballs
+    key_light: np.ndarray  # (N,) key-light visibility (soft shadows), baked (occlusion.py)
+    ambient_occlusion: np.ndarray  # (N,) in [0, 1]
     meta: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -179,11 +183,15 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
         c = r.mean(0)
         front = r[np.argmin(r[:, 2])]
         eye_c.append(np.array([c[0], c[1], front[2]]))
+    all_v = np.concatenate(all_verts)
+    all_n = np.concatenate(all_norm)
+    with single_thread():
+        key, ao = bake(all_v, faces_a, all_n, np.asarray(app.light_dir), two_sided)
     return Head(
         seed=seed, identity=ident, appearance=app, hair=hair, brows=brows, collar=collar,
-        verts=np.concatenate(all_verts), rest=rest_a, normals=np.concatenate(all_norm),
+        verts=all_v, rest=rest_a, normals=all_n,
         neck_score=np.concatenate(neck), scalp=np.concatenate(scalp),
         noise=_albedo_noise(rest_a, app.noise_phase), faces=faces_a, part=part_a,
         face_class=np.concatenate(fclass), two_sided=two_sided, depth_bias=bias,
-        eye_centres=np.stack(eye_c),
+        eye_centres=np.stack(eye_c), key_light=key, ambient_occlusion=ao,
     )  # fmt: skip

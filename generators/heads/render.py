@@ -17,8 +17,7 @@ processes (one subject or view per worker), see ``capture.py`` and the benchmark
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ from facebench.errors import InvalidConfig
 from generators.heads.appearance import background, linear_to_srgb_u8
 from generators.heads.head import Head
 from generators.heads.mesh import PART_EYE_L, PART_EYE_R, PART_HAIR, PART_TEETH, PART_TONGUE
-from generators.heads.raster import Fragments, rasterize
+from generators.heads.raster import Fragments, rasterize, single_thread
 from generators.heads.regions import SURFACE, C, resolve_surface
 
 
@@ -42,16 +41,6 @@ class Render:
     labels: np.ndarray
     depth: np.ndarray
     alpha: np.ndarray
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _raster(head: Head, cam: Camera, verts_cam: np.ndarray) -> Fragments:
@@ -72,17 +61,18 @@ def _interp(attr: np.ndarray, faces_px: np.ndarray, bary: np.ndarray) -> np.ndar
 
 
 # Columns of the packed per-vertex attribute table (one gather per pass instead of one per attribute).
-_REST, _NECK, _SCALP, _NOISE, _POS, _NORMAL = slice(0, 3), 3, 4, 5, slice(6, 9), slice(9, 12)
+_REST, _NECK, _SCALP, _NOISE, _POS, _NORMAL, _KEY, _AO = slice(0, 3), 3, 4, 5, slice(6, 9), slice(9, 12), 12, 13
 
 
 def _packed(head: Head) -> np.ndarray:
-    """(N, 12) float32 table: rest xyz, neck score, scalp score, albedo noise, position, normal."""
+    """(N, 14) float32: rest xyz, neck score, scalp score, albedo noise, position, normal, key light, AO."""
     cached = head.meta.get("_packed")
     if cached is not None:
         return cached
     scalp = np.where(np.isfinite(head.scalp), head.scalp, 1e3)
     table = np.concatenate([
         head.rest, head.neck_score[:, None], scalp[:, None], head.noise[:, None], head.verts, head.normals,
+        head.key_light[:, None], head.ambient_occlusion[:, None],
     ], 1).astype(np.float32)  # fmt: skip
     head.meta["_packed"] = table
     return table
@@ -92,7 +82,7 @@ def _packed(head: Head) -> np.ndarray:
 class _Pixels:
     tri: np.ndarray
     front: np.ndarray
-    attrs: np.ndarray  # (M, 12) interpolated packed attributes
+    attrs: np.ndarray  # (M, 14) interpolated packed attributes (5 when only labels are needed)
     labels: np.ndarray
 
 
@@ -186,14 +176,16 @@ def _shade(head: Head, px: _Pixels, cam_centre: np.ndarray) -> np.ndarray:
     fill_d /= np.linalg.norm(fill_d)
     ndl = n @ ld
     wrap = 0.25
-    shade = app.ambient + app.light * np.clip((ndl + wrap) / (1 + wrap), 0, None) \
-        + app.fill * np.clip(n @ fill_d, 0, None)
+    ao = px.attrs[:, _AO]
+    key = px.attrs[:, _KEY]
+    shade = (app.ambient * (0.25 + 0.75 * ao) + app.light * key * np.clip((ndl + wrap) / (1 + wrap), 0, None)
+             + app.fill * ao * np.clip(n @ fill_d, 0, None))
     h = _unit(_unit(cam_centre.astype(np.float32)[None, :] - pos) + ld)
     x = np.clip(np.einsum("ij,ij->i", n, h), 0, None)
     x2 = x * x
     x8 = (x2 * x2) ** 2
     gloss = np.where(hair | cloth, 0.3, 1.0) * np.where((part == PART_EYE_L) | (part == PART_EYE_R), 4.0, 1.0)
-    spec = app.specular * gloss * (x8 * x8 * x8) * (ndl > 0)
+    spec = app.specular * gloss * (x8 * x8 * x8) * (ndl > 0) * key
     return (col * shade[:, None] + spec[:, None]) * np.asarray(app.tint, dtype=np.float32)
 
 
