@@ -206,3 +206,55 @@ def test_cli_build_export_and_errors(small_dataset: Path, tmp_path: Path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "NAME=FOLDER" in bad.stderr
     none = subprocess.run([*cli, "export", str(tmp_path / "st")], capture_output=True, text=True, timeout=120)
     assert none.returncode == 2 and "nobody has rated" in none.stderr
+
+
+class BlobParser:
+    """A real (if poor) parser: labels every pixel brighter than the image mean as skin."""
+
+    name = "blob"
+
+    def __init__(self):
+        from facebench.labels import FACEBENCH
+
+        self.labels = FACEBENCH
+
+    def predict(self, images, ids=None):
+        return [(im.mean(2) > im.mean()).astype(np.uint8) for im in images]
+
+
+def test_build_accepts_a_live_parser(small_dataset: Path, tmp_path: Path):
+    folders = prediction_folders(small_dataset, tmp_path / "preds")
+    s = build_study({"good": folders["good"], "blob": BlobParser()}, small_dataset, tmp_path / "st", n_items=24,
+                    seed=0, mode="pairwise", n_checks=3)
+    assert (s.n_samples, s.n_rating, s.n_pairwise, s.n_checks) == (24, 0, 27, 3)
+    assert read_key(tmp_path / "st")[1]["models"]["blob"] == "parser:blob"
+
+
+def test_simulated_raters_through_the_server_end_to_end(served):
+    """Noisy raters who like ``good`` more than ``rough`` answer over HTTP; the export's aggregate says so."""
+    from facebench.study.aggregate import Settings, aggregate
+    from facebench.study.ratings import read_ratings
+
+    study, url = served
+    key, _ = read_key(study)
+    rng = np.random.default_rng(1)
+    total = get(f"{url}/api/study")["total"]
+    for r in range(6):
+        rater = f"sim{r}"
+        careless = r == 5
+        for pos in range(total):
+            t = get(f"{url}/api/task?rater={rater}&position={pos}")
+            k = key[t["item"]]
+            if t["kind"] == "rating":
+                mean = {"good": 4.3, "rough": 2.8, "attention": 1.2}[k.models[0]]
+                value = int(rng.integers(1, 6)) if careless else int(np.clip(np.rint(rng.normal(mean, 0.7)), 1, 5))
+            else:
+                value = int(rng.integers(1, 3))  # pairs: coin flips; only ratings are checked here
+            post(f"{url}/api/answer", {"rater": rater, "position": pos, "item": t["item"], "value": value})
+    path, n = export_csv(study)
+    res = aggregate(read_ratings(path, models=["good", "rough"]), Settings(n_boot=200))
+    assert n == 6 * total
+    mos = res.mos.set_index("model")["mos"]
+    assert mos["good"] > mos["rough"] + 0.8
+    assert res.friedman["p"] < 0.05 and res.n_raters_total == 6
+    assert "sim5" in res.excluded or res.attention.set_index("rater").loc["sim5", "n_failed"] == 0

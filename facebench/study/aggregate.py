@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from facebench.pose import POSE_BIN_NAMES
 from facebench.study import stats
 from facebench.study.ratings import Ratings
 
@@ -49,6 +50,15 @@ class StudyResult:
     friedman_by_pose: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def by_pose_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the canonical pose-bin order (frontal → rear), other bin names after, alphabetically."""
+    if df.empty:
+        return df
+    rank = {b: i for i, b in enumerate(POSE_BIN_NAMES)}
+    key = df["pose_bin"].map(lambda b: (rank.get(b, len(rank)), b))
+    return df.iloc[sorted(range(len(df)), key=lambda i: key.iloc[i])].reset_index(drop=True)
+
+
 def exclude(r: Ratings, settings: Settings) -> tuple[pd.DataFrame, list[str]]:
     """Attention table per rater, and the raters to drop."""
     att = stats.attention_failures(r.ratings, r.pairs, settings.fail_at_least)
@@ -65,7 +75,7 @@ def aggregate(r: Ratings, settings: Settings | None = None) -> StudyResult:
     kept = Ratings(keep_r, keep_p, r.source, r.sha256, r.scale)
 
     mos = stats.mos_table(keep_r, ["model"], r.scale, s.n_boot, s.seed)
-    by_pose = stats.mos_table(keep_r, ["pose_bin", "model"], r.scale, s.n_boot, s.seed)
+    by_pose = by_pose_order(stats.mos_table(keep_r, ["pose_bin", "model"], r.scale, s.n_boot, s.seed))
     agreement = {"krippendorff_alpha": np.nan, "n_items": 0}
     if len(keep_r):
         agreement = {"krippendorff_alpha": stats.krippendorff_alpha(keep_r, r.scale, s.alpha_level),
@@ -79,5 +89,5 @@ def aggregate(r: Ratings, settings: Settings | None = None) -> StudyResult:
         settings=s, scale=r.scale, sha256=r.sha256, attention=att, excluded=excluded,
         n_raters_total=len(att), kept=kept, mos=mos, mos_by_pose=by_pose, agreement=agreement,
         friedman=friedman, posthoc=post, bradley_terry=stats.bradley_terry(keep_p, min(s.n_boot, 500), s.seed),
-        preferences=stats.preference_table(keep_p), friedman_by_pose=pd.DataFrame(rows),
+        preferences=stats.preference_table(keep_p), friedman_by_pose=by_pose_order(pd.DataFrame(rows)),
     )

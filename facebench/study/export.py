@@ -28,7 +28,12 @@ def export_rows(folder: str | Path) -> list[dict]:
         raise StudyError(f"no {DB} yet: nobody has rated", folder, hint="run `facebench study serve` first")
     key, _ = read_key(folder)
     rows = []
-    for r in Store(folder / DB).all_responses():
+    store = Store(folder / DB)
+    try:
+        responses = store.all_responses()
+    finally:
+        store.close()
+    for r in responses:
         k = key.get(r.item)
         if k is None:
             raise StudyError(f"response for unknown item {r.item} (ratings from another study?)", folder / DB)

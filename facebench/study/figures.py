@@ -26,7 +26,8 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def mos_bars(mos: pd.DataFrame, scale: tuple[int, int], path: Path) -> Path:
     """One point per model with its 95% two-way bootstrap interval, on the full scale."""
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.55 * len(mos)))
+    mos = mos.sort_values("mos", ascending=False).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.55 * len(mos)))
     y = np.arange(len(mos))
     ax.errorbar(mos["mos"], y, xerr=[mos["mos"] - mos["lo"], mos["hi"] - mos["mos"]], fmt="o", color="#2458d6",
                 capsize=4, lw=1.6)
@@ -34,7 +35,7 @@ def mos_bars(mos: pd.DataFrame, scale: tuple[int, int], path: Path) -> Path:
         ax.annotate(f"{m:.2f}  (n={n})", (m, yi), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=8)
     ax.set_yticks(y, mos["model"])
     ax.set_xlim(scale[0] - 0.1, scale[1] + 0.1)
-    ax.set_ylim(-0.6, len(mos) - 0.3)
+    ax.set_ylim(len(mos) - 0.3, -0.6)  # best model on top
     ax.set_xlabel(f"mean opinion score ({scale[0]}–{scale[1]}), 95% CI over raters and images")
     ax.set_title("MOS per model")
     return _save(fig, path)

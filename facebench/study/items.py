@@ -22,7 +22,7 @@ import numpy as np
 from facebench.dataset import Sample, load
 from facebench.imageio import write_png
 from facebench.labels import LabelSet
-from facebench.parsing import MaskFolderParser
+from facebench.parsing import MaskFolderParser, Parser
 from facebench.pose import POSE_BIN_NAMES
 from facebench.study.errors import StudyError
 from facebench.study.layout import ATTENTION, DB, MEDIA, KeyEntry, Manifest, Task, write_key, write_manifest
@@ -96,13 +96,14 @@ class _Codes:
                 return code
 
 
-def _load_samples(data: Path, split: str, models: Mapping[str, Path], n_items: int,
+def _load_samples(data: Path, split: str, models: Mapping[str, Path | Parser], n_items: int,
                   rng: np.random.Generator) -> tuple[list[Sample], dict[str, dict[str, np.ndarray]], LabelSet, str]:
     ds = load(data)
     meta = ds.metadata(split)
-    parsers = {m: MaskFolderParser(p, labels=ds.labels) for m, p in models.items()}
+    parsers = {m: p if isinstance(p, Parser) else MaskFolderParser(p, labels=ds.labels) for m, p in models.items()}
     ids, bins = list(meta["id"]), list(meta["pose_bin"])
-    ok = [i for i, sid in enumerate(ids) if all(sid in p.available for p in parsers.values())]
+    # A folder may cover only part of the split; a live parser can label anything.
+    ok = [i for i, sid in enumerate(ids) if all(sid in getattr(p, "available", {sid}) for p in parsers.values())]
     if len(ok) < n_items:
         raise StudyError(f"only {len(ok)} of {len(ids)} {split} images have predictions from every model, "
                          f"{n_items} asked", hint="lower --n-items or complete the prediction folders")
@@ -114,21 +115,25 @@ def _load_samples(data: Path, split: str, models: Mapping[str, Path], n_items: i
     return samples, preds, ds.labels, ds.revision
 
 
-def build_study(models: Mapping[str, str | Path], data: str | Path, out: str | Path, n_items: int, seed: int,
+def build_study(models: Mapping[str, str | Path | Parser], data: str | Path, out: str | Path, n_items: int, seed: int,
                 split: str = "test", mode: str = "rating", n_checks: int | None = None,
                 overwrite: bool = False) -> StudySummary:
     """Write a study folder (see ``layout``) atomically; returns counts.
 
+    ``models`` maps a name to a folder of ``{id}.png`` predictions or to any ``Parser``.
     ``n_items`` images are drawn evenly over pose bins. ``rating`` makes one item per (image, model);
     ``pairwise`` one per (image, model pair); ``both`` does both. ``n_checks`` attention checks
     (default: about one task in ten, at least 2) are added to each kind of task.
     """
     out, data = Path(out), Path(data)
-    models = {m: Path(p) for m, p in models.items()}
+    models = {m: p if isinstance(p, Parser) else Path(p) for m, p in models.items()}
     if mode not in MODES:
         raise StudyError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     if mode != "rating" and len(models) < 2:
         raise StudyError("pairwise studies need at least two models")
+    bad = [m for m in models if not _NAME.match(m) or m == ATTENTION]
+    if bad:
+        raise StudyError(f"model name {bad[0]!r} must be letters, digits, _.+- and not {ATTENTION!r}")
     if n_items < 1:
         raise StudyError("--n-items must be at least 1")
     if out.exists() and not overwrite:
@@ -188,7 +193,8 @@ def build_study(models: Mapping[str, str | Path], data: str | Path, out: str | P
             n_checks_done += k
 
         write_manifest(tmp, Manifest(tasks=tasks, mode=mode, seed=seed))
-        info = {"models": {m: str(p.resolve()) for m, p in models.items()}, "data": str(data.resolve()),
+        info = {"models": {m: str(p.resolve()) if isinstance(p, Path) else f"parser:{p.name}"
+                           for m, p in models.items()}, "data": str(data.resolve()),
                 "dataset_revision": revision, "split": split, "n_items": n_items, "seed": seed, "mode": mode,
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
         write_key(tmp, key, info)

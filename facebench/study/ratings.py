@@ -143,6 +143,6 @@ def read_ratings(path: str | Path, scale: tuple[int, int] = (1, 5),
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InvalidRatings(f"not a readable CSV ({str(e).splitlines()[0]})", path) from None
-    out = validate_ratings(df, scale, models, path)
+    out = validate_ratings(df, scale, models, path.resolve())
     out.sha256 = hashlib.sha256(raw).hexdigest()
     return out

@@ -146,7 +146,9 @@ def blocks(res: StudyResult, figs: dict[str, Path]) -> list[Block]:
         b += [("h2", "Pairwise preferences"), ("p",
                "Bradley–Terry log-strengths (mean 0, choix ILSR with a 0.01 ridge) with 95% intervals from "
                "resampling raters; p_win_vs_rest is the mean modelled chance of beating each other model."),
-              ("table", res.bradley_terry), ("table", res.preferences)]
+              ("table", res.bradley_terry),
+              ("p", "Share of comparisons won by a over b, with Wilson 95% intervals and a two-sided binomial test:"),
+              ("table", res.preferences.assign(p_binom=res.preferences["p_binom"].map(_p)))]
         b += [("fig", k, figs[k]) for k in ("Bradley–Terry scores",) if k in figs]
     b += [("h2", "Provenance"), ("list", [f"{k}: {v}" for k, v in versions().items()] +
           [f"settings: {json.dumps(asdict(s))}", f"created: {datetime.now(UTC).isoformat(timespec='seconds')}"])]

@@ -146,19 +146,31 @@ class _Handler(BaseHTTPRequestHandler):
         self._guard(go)
 
 
-def make_server(folder: str | Path, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+class StudyServer(ThreadingHTTPServer):
+    """A threaded HTTP server that owns its StudyApp and closes the ratings store with the socket."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: StudyApp):
+        self.app = app
+        super().__init__(address, type("StudyHandler", (_Handler,), {"app": app}))
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.app.store.close()
+
+
+def make_server(folder: str | Path, host: str = "127.0.0.1", port: int = 0) -> StudyServer:
     """A ready (not yet serving) server; ``port=0`` picks a free port (see ``server.server_address``)."""
     app = StudyApp(folder)
-    handler = type("StudyHandler", (_Handler,), {"app": app})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        return StudyServer((host, port), app)
     except OSError as e:
+        app.store.close()
         raise StudyError(f"cannot listen on {host}:{port} ({e.strerror})", hint="try another --port") from None
-    server.daemon_threads = True
-    return server
 
 
-def serve_in_thread(folder: str | Path, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+def serve_in_thread(folder: str | Path, host: str = "127.0.0.1", port: int = 0) -> tuple[StudyServer, str]:
     """Start serving in a daemon thread; returns the server (call ``shutdown()``) and its base URL."""
     server = make_server(folder, host, port)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -1,14 +1,17 @@
 """The ratings store: one SQLite file, one short transaction per write.
 
-Each request opens its own connection (WAL journal, busy timeout, ``BEGIN IMMEDIATE``), so several
-raters can answer at once from a threaded server without lost updates, and a killed server
-leaves either the whole answer or none of it. A changed answer overwrites the value but keeps the
+A Store holds one connection, shared by the server's threads under a lock; every call is one
+``BEGIN IMMEDIATE`` transaction (WAL journal, busy timeout), so concurrent raters lose no updates,
+other processes (``export`` while serving) see consistent data, and a killed server leaves either
+the whole answer or none of it. (Opening a connection per request would cost a WAL checkpoint and
+an fsync every time: about 25 ms instead of 0.3 ms here.) A changed answer overwrites the value but keeps the
 first answer time and counts the revisions; every write is also appended to an event log.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,31 +68,31 @@ class Response:
 
 
 class Store:
-    """Thread-safe access to ``ratings.sqlite`` (a fresh connection per call)."""
+    """Thread-safe access to ``ratings.sqlite``."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
-        finally:
-            db.close()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against crashes of this process
+        self._db.executescript(SCHEMA)  # idempotent
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("BEGIN IMMEDIATE")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-                db.execute("COMMIT")
+                yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                self._db.execute("ROLLBACK")
                 raise
-        finally:
-            db.close()
 
     def presented(self, rater: str, item: str) -> None:
         """Remember when an item was first shown (for answer times); later showings keep the first."""
