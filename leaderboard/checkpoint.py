@@ -23,6 +23,7 @@ from leaderboard.limits import Limits
 
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER = 100 * 1024 * 1024
+MIN_INPUT, MAX_INPUT = 16, 1024
 
 
 @dataclass
@@ -82,9 +83,14 @@ def check_safetensors_header(data: bytes, where: Path) -> int:
     return count
 
 
-def check_checkpoint(path: str | Path, limits: Limits, architectures: Collection[str] | None = None
-                     ) -> CheckpointFiles:
-    """Validate a checkpoint's files; ``architectures``: the registered names (None: not checked here)."""
+def check_checkpoint(path: str | Path, limits: Limits, architectures: Collection[str] | None = None,
+                     labels: Collection[str] | None = None) -> CheckpointFiles:
+    """Validate a checkpoint's files without loading them.
+
+    ``architectures``: the registered names (None: not checked here). ``labels``: the benchmark's
+    class names, which the config must list in order. ``input_size`` is bounded so the host cannot be
+    made to run a model at an absurd resolution.
+    """
     path = Path(path)
     if not path.exists():
         raise InvalidSubmission("checkpoint does not exist", path)
@@ -112,6 +118,13 @@ def check_checkpoint(path: str | Path, limits: Limits, architectures: Collection
     if architectures is not None and arch not in architectures:
         raise InvalidSubmission(f"architecture {arch!r} is not registered", config_path,
                                 hint=f"registered: {', '.join(sorted(architectures))}")
+    size = config.get("input_size")
+    if not isinstance(size, int) or not MIN_INPUT <= size <= MAX_INPUT:
+        raise InvalidSubmission(f"config input_size must be an integer in {MIN_INPUT}..{MAX_INPUT}", config_path)
+    names = (config.get("labels") or {}).get("names") if isinstance(config.get("labels"), dict) else None
+    if labels is not None and names != list(labels):
+        raise InvalidSubmission("config labels.names differ from the benchmark's classes (remap by name first)",
+                                config_path)
     recorded = (config.get("weights") or {}).get("sha256") if isinstance(config.get("weights"), dict) else None
     digest = hashlib.sha256(weights).hexdigest()
     if recorded != digest:

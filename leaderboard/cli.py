@@ -28,17 +28,22 @@ def _architectures() -> list[str] | None:
     return sorted(MODELS)
 
 
+def _load_parser(spec: str):
+    """Parser factory for checkpoints, importing the baselines (and torch) only when one is run."""
+    from baselines.predict import load_parser
+
+    return load_parser(spec)
+
+
 def _parser_factory():
-    try:
-        from baselines.predict import load_parser
-    except ImportError:
-        return None
-    return load_parser
+    import importlib.util
+
+    return _load_parser if importlib.util.find_spec("baselines") is not None else None
 
 
 def submit_command(
-    path: Annotated[Path, typer.Argument(help="Predictions (.zip of {id}.png or .parquet with id, mask), or a "
-                                              "checkpoint folder (model.safetensors + config.json).")],
+    path: Annotated[Path, typer.Argument(help="Predictions (a folder or .zip of {id}.png, or a .parquet with id, "
+                                              "mask), or a checkpoint folder (model.safetensors + config.json).")],
     name: Annotated[str, typer.Option(help="Name shown on the leaderboard.")],
     contact: Annotated[str, typer.Option(help="E-mail or handle; used for rate limits, not published.")],
     training_data: Annotated[str, typer.Option(help="What the model was trained on (published).")],

@@ -129,7 +129,7 @@ def _run(req: Request, cfg: HostConfig, manifest: Manifest, ds: FacebenchDataset
             folder.mkdir()
             for name in ("model.safetensors", "config.json"):
                 _payload_file(store, req, name, tmp).replace(folder / name)
-            ck = check_checkpoint(folder, manifest.limits, architectures)
+            ck = check_checkpoint(folder, manifest.limits, architectures, manifest.labels)
             if parser_factory is None:
                 raise FacebenchError("this host cannot run checkpoints (no parser factory configured)")
             sha, verified = ck.sha256, True

@@ -6,21 +6,27 @@ nothing it is sent.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
 from leaderboard.checkpoint import check_checkpoint
 from leaderboard.manifest import Manifest
-from leaderboard.predictions import FORMATS, load_predictions, refuse_pickles
+from leaderboard.predictions import FORMATS, load_predictions, pack_folder, refuse_pickles
 from leaderboard.store import Store
 from leaderboard.submissions import Request, check_metadata, enqueue, iso, make_id, now_utc
 
 
 def classify(path: Path) -> str:
-    """'predictions' or 'checkpoint', from the path's shape (pickles are refused before this)."""
-    if path.is_dir() or path.suffix in (".safetensors", ".json"):
+    """'checkpoint', 'folder' (of {id}.png) or 'predictions' (a file), from the path's shape."""
+    if path.suffix in (".safetensors", ".json"):
         return "checkpoint"
+    if path.is_dir():
+        marks = ("model.safetensors", "config.json")
+        if any((path / m).exists() for m in marks) or any(path.glob("*.safetensors")):
+            return "checkpoint"
+        return "folder"
     return "predictions"
 
 
@@ -34,9 +40,17 @@ def build_request(path: str | Path, manifest: Manifest, name: str, contact: str,
         refuse_pickles(path)
     at = at or now_utc()
     if classify(path) == "checkpoint":
-        ck = check_checkpoint(path, manifest.limits, architectures)
+        ck = check_checkpoint(path, manifest.limits, architectures, manifest.labels)
         payload = {"model.safetensors": ck.weights, "config.json": ck.config}
         kind, fmt, sha = "checkpoint", "safetensors", ck.sha256
+    elif classify(path) == "folder":
+        data = pack_folder(path, manifest)
+        with tempfile.TemporaryDirectory(prefix="facebench-submit-") as tmp:
+            packed = Path(tmp) / "predictions.zip"
+            packed.write_bytes(data)
+            preds = load_predictions(packed, manifest)
+        payload = {"predictions.zip": data}
+        kind, fmt, sha = "predictions", "zip", preds.sha256
     else:
         preds = load_predictions(path, manifest)
         suffix = path.suffix.lower()

@@ -107,6 +107,10 @@ def test_submit_process_build_and_browse(tmp_path, small_dataset, browser, serve
     assert "hidden labels sha256" in out
     manifest = json.loads((public / "manifest.json").read_text())
     assert manifest["n_images"] == 24 and "mask" not in json.dumps(manifest["images"])
+    import pyarrow.parquet as pq  # what is published: images to predict, never the hidden labels
+
+    assert pq.read_schema(public / "hidden-images.parquet").names == ["id", "image", "height", "width"]
+    assert sorted(p.name for p in public.iterdir()) == ["hidden-images.parquet", "manifest.json"]
     common = ["--manifest", str(public / "manifest.json"), "--requests", str(host / "requests")]
     subs = {"light noise": 0.05, "heavy noise": 0.4, HOSTILE_NAME: 0.2}
     for k, (name, frac) in enumerate(subs.items()):

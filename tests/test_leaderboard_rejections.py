@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import stat
 import struct
@@ -203,18 +205,25 @@ def test_checkpoint_structure_checks(env):
     header = b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
     weights = struct.pack("<Q", len(header)) + header + b"\0" * 8
     (ck / "model.safetensors").write_bytes(weights)
-    (ck / "config.json").write_text('{"architecture": "bisenet", "weights": {"sha256": "0"}}')
-    _rejected(env, ck, InvalidSubmission, "does not match the weights")
-    import hashlib
+    labels = {"names": env[2].labels}
 
+    def config(arch="bisenet", sha="0", size=64, names=labels):
+        (ck / "config.json").write_text(json.dumps({"architecture": arch, "input_size": size, "labels": names,
+                                                    "weights": {"sha256": sha}}))
+
+    config()
+    _rejected(env, ck, InvalidSubmission, "does not match the weights")
     sha = hashlib.sha256(weights).hexdigest()
-    (ck / "config.json").write_text(f'{{"architecture": "gpt", "weights": {{"sha256": "{sha}"}}}}')
+    config("gpt", sha)
     with pytest.raises(InvalidSubmission, match="'gpt' is not registered"):
         _submit(env, ck, architectures=["bisenet", "unet"])
+    config(sha=sha, size=100_000)
+    _rejected(env, ck, InvalidSubmission, "input_size must be an integer in 16..1024")
+    config(sha=sha, names={"names": ["background", "face"]})
+    _rejected(env, ck, InvalidSubmission, "labels.names differ")
     bad = struct.pack("<Q", len(header)) + header + b"\0" * 4  # offsets run past the end
     (ck / "model.safetensors").write_bytes(bad)
-    (ck / "config.json").write_text(
-        f'{{"architecture": "bisenet", "weights": {{"sha256": "{hashlib.sha256(bad).hexdigest()}"}}}}')
+    config(sha=hashlib.sha256(bad).hexdigest())
     _rejected(env, ck, InvalidSubmission, "inconsistent")
 
 
@@ -265,3 +274,26 @@ def test_rate_limit_per_submitter(env):
     _submit(env, write_zip(noisy(hidden, seed=13), tmp / "b.zip"), contact="b@x.org", at=t0)  # others unaffected
     _submit(env, late, contact="a@x.org", at=t0 + timedelta(hours=25))  # the window has passed
     assert len(store.list("requests")) == 4
+
+
+def test_prediction_folders_are_checked_like_archives(env):
+    tmp, hidden, _, store = env
+    masks = _good(env)
+    folder = tmp / "preds"
+    folder.mkdir()
+    for i, m in masks.items():
+        (folder / f"{i}.png").write_bytes(encode_png(m))
+    first = next(iter(masks))
+    (folder / f"{first}.png").unlink()
+    (folder / f"{first}.png").symlink_to("/etc/hostname")
+    _rejected(env, folder, UnsafeArchive, "symbolic link")
+    (folder / f"{first}.png").unlink()
+    (folder / "x.pkl").write_bytes(pickle.dumps(1, protocol=4))
+    _rejected(env, folder, PickleRefused, "x.pkl: is a pickle")
+    (folder / "x.pkl").unlink()
+    _rejected(env, folder, MissingIds, "1 of 24")
+    (folder / f"{first}.png").write_bytes(encode_png(masks[first]))
+    req = _submit(env, folder)  # the folder `facebench evaluate` reads is accepted, packed as a zip
+    assert req.format == "zip" and store.list(f"payloads/{req.id}") == [f"payloads/{req.id}/predictions.zip"]
+    with pytest.raises(DuplicateSubmission):
+        _submit(env, write_zip(masks, tmp / "same.zip"), contact="b@x.org")
