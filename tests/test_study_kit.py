@@ -23,6 +23,7 @@ from facebench.study.items import build_study, parse_models
 from facebench.study.layout import read_key, read_manifest
 from facebench.study.order import plan_for
 from facebench.study.server import serve_in_thread
+from facebench.study.store import Store
 
 
 def prediction_folders(dataset: Path, out: Path) -> dict[str, Path]:
@@ -160,10 +161,21 @@ def test_concurrent_raters_lose_no_answers(served):
     for th in threads:
         th.join(60)
     assert not errors
+    # A second process-like writer (its own connection) at the same time as the server's.
+    other = Store(study / "ratings.sqlite")
+    writers = [threading.Thread(target=lambda i=i: other.answer("side", f"x{i}", "rating", i, 3, False))
+               for i in range(20)]
+    for th in writers:
+        th.start()
+    for th in writers:
+        th.join(60)
+    other.close()
     with sqlite3.connect(study / "ratings.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 60
-        assert db.execute("SELECT COUNT(DISTINCT rater) FROM responses").fetchone()[0] == 6
-        assert db.execute("SELECT COUNT(*) FROM responses WHERE presented_at IS NULL").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM responses WHERE rater='side'").fetchone()[0] == 20
+        assert db.execute("SELECT COUNT(*) FROM responses WHERE rater!='side'").fetchone()[0] == 60
+        assert db.execute("SELECT COUNT(DISTINCT rater) FROM responses").fetchone()[0] == 7
+        unseen = "SELECT COUNT(*) FROM responses WHERE presented_at IS NULL AND rater!='side'"
+        assert db.execute(unseen).fetchone()[0] == 0
 
 
 def test_export_unblinds_pairs_through_the_swap(served):

@@ -72,3 +72,20 @@ def simulate_pairs(strengths: Mapping[str, float], n_raters: int = 20, n_items: 
                                  "pairwise"))
     return pd.DataFrame(rows, columns=["rater", "item", "sample", "model_a", "model_b", "winner", "pose_bin",
                                        "attention", "kind"])
+
+
+def detection_rate(effect: float, n_raters: int = 20, n_items: int = 30, n_sims: int = 200, seed: int = 0,
+                   alpha: float = 0.05, **kwargs) -> float:
+    """Share of simulated two-model studies in which Friedman's test finds the difference (p < ``alpha``).
+
+    With ``effect=0`` this is the false-positive rate; otherwise the power. Useful to size a study
+    before recruiting raters. ``kwargs`` go to ``simulate_ratings``.
+    """
+    from facebench.study.stats import compare_models
+
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for s in rng.integers(0, 2**63 - 1, n_sims):
+        df = simulate_ratings({"A": effect, "B": 0.0}, n_raters, n_items, seed=int(s), **kwargs)
+        hits += compare_models(df)[0]["p"] < alpha
+    return hits / n_sims
