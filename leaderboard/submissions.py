@@ -77,6 +77,11 @@ class Request:
         try:
             req = cls(**{k: v for k, v in data.items() if k in known})
             req.status = Status(req.status)
+            texts = [getattr(req, k) for k in known if k not in ("payload", "status")]
+            if not all(isinstance(v, str) for v in texts) or not all(isinstance(p, str) for p in req.payload):
+                raise TypeError("fields must be strings")
+            if datetime.fromisoformat(req.submitted_at).tzinfo is None:
+                raise ValueError("submitted_at needs a time zone")
         except (TypeError, ValueError) as e:
             raise StoreError(f"malformed request record ({e})") from None
         return req
@@ -139,10 +144,14 @@ def used_slots(req: Request, others: list[Request], limits: Limits) -> list[Requ
     """The submitter's earlier requests inside the rate window that count against the limit."""
     t = datetime.fromisoformat(req.submitted_at)
     start = t - timedelta(seconds=limits.rate_window_s)
-    return [o for o in others if o.id != req.id and o.submitter == req.submitter
-            and start < datetime.fromisoformat(o.submitted_at) <= t and (o.submitted_at, o.id) < (req.submitted_at,
-                                                                                                   req.id)
-            and not (o.status == Status.FAILED and o.error_kind in NOT_COUNTED)]
+
+    def counts(o: Request) -> bool:
+        earlier = (o.submitted_at, o.id) < (req.submitted_at, req.id)
+        in_window = start < datetime.fromisoformat(o.submitted_at) <= t
+        refused_free = o.status == Status.FAILED and o.error_kind in NOT_COUNTED
+        return o.submitter == req.submitter and earlier and in_window and not refused_free
+
+    return [o for o in others if o.id != req.id and counts(o)]
 
 
 def check_admissible(req: Request, others: list[Request], limits: Limits) -> None:

@@ -115,6 +115,10 @@ def test_host_checks_again_what_submit_checked(tmp_path, small_dataset):
     store.write("requests/garbage.json", b"{not json")  # unreadable records are skipped, not fatal
     forged = Request.from_json({**good.to_json(), "id": "../../escape", "sha256": "c" * 64})
     store.write("requests/forged.json", json.dumps(forged.to_json()).encode())  # id must match its file name
+    baddate = {**good.to_json(), "id": "baddate", "submitted_at": "yesterday", "contact": "h@x.org"}
+    store.write("requests/baddate.json", json.dumps(baddate).encode())  # would break everyone's rate limit
+    badtype = {**good.to_json(), "id": "badtype", "contact": 5}
+    store.write("requests/badtype.json", json.dumps(badtype).encode())
 
     done = {r.name: r for r in process(cfg)}
     assert {n: r.status for n, r in done.items()} == {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -184,7 +183,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, small_dataset):
     r = subprocess.run([sys.executable, "-m", "leaderboard", "submit", str(tmp_path / "x.pkl"), "--name", "n",
                         "--contact", "c", "--training-data", "d", "--manifest", str(public / "manifest.json"),
                         "--requests", str(tmp_path / "host" / "requests")], capture_output=True, text=True,
-                       timeout=120, cwd=shutil.os.getcwd())
+                       timeout=120)
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "x.pkl: is a pickle" in lines[0]
