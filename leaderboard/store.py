@@ -84,8 +84,9 @@ class LocalStore:
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for f in filenames:
-                if not f.startswith("."):
-                    keys.append(Path(dirpath, f).relative_to(self.root).as_posix())
+                key = Path(dirpath, f).relative_to(self.root).as_posix()
+                if all(_PART.fullmatch(p) for p in key.split("/")):  # only names a key could have
+                    keys.append(key)
         return sorted(keys)
 
     @contextmanager

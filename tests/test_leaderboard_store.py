@@ -116,5 +116,7 @@ def test_keys_cannot_escape_the_store(tmp_path):
         with pytest.raises(StoreError, match="invalid store key"):
             store.write(bad, b"1")
     assert check_key("payloads/2026-abc/predictions.zip")
+    (store.root / "odd name.json").write_text("{}")  # put there by hand: never listed, so never acted on
+    assert store.list() == []
     with pytest.raises(StoreError, match="not implemented"):
         open_store("hf://datasets/facebench/requests")
