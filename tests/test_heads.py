@@ -43,7 +43,8 @@ def _labels(head, yaw: float, pitch: float = 0.0, size: int = SIZE):
 @pytest.fixture(scope="module")
 def short_open():
     """A symmetric head with short hair and an open mouth: every face class should be visible."""
-    return sample_head(11, HeadConfig(identity=IdentityConfig(expression="jaw_open"), hair="short"))
+    return sample_head(11, HeadConfig(identity=IdentityConfig(expression="jaw_open"), hair="short",
+                                      p_glasses=0.0, p_earrings=0.0, p_necklace=0.0))
 
 
 def test_same_seed_same_bytes():
@@ -106,6 +107,17 @@ def test_every_face_class_visible_frontal(short_open):
             "neck", "cloth", "hair"}
     missing = {n for n in want if C[n] not in present}
     assert not missing, missing
+
+
+def test_accessories_have_their_classes():
+    head = sample_head(4, HeadConfig(hair="buzz", p_glasses=1.0, p_earrings=1.0, p_necklace=1.0))
+    assert head.accessories.glasses != "none" and head.accessories.earrings != "none"
+    front = _labels(head, 0, 0, 192).labels
+    side = _labels(head, 80, -10, 192).labels
+    assert (front == C["eye_g"]).sum() > 50
+    assert (front == C["neck_l"]).sum() > 10
+    assert (side == C["ear_r"]).sum() > 3
+    assert (front == C["cloth"]).sum() > 100
 
 
 def test_frontal_left_right_on_the_expected_image_side(short_open):

@@ -67,6 +67,8 @@ class Appearance:
     eye_name: str
     cloth: tuple[float, float, float]
     cloth_stripes: float  # 0 plain, else stripe contrast
+    frame: tuple[float, float, float]  # glasses frame
+    metal: tuple[float, float, float]  # earrings, necklace
     light_dir: tuple[float, float, float]  # head frame, pointing from the surface to the light
     light: float
     fill: float
@@ -125,12 +127,15 @@ def sample_appearance(
     d = np.array([np.sin(np.radians(az)) * np.cos(np.radians(el)), -np.sin(np.radians(el)),
                   -np.cos(np.radians(az)) * np.cos(np.radians(el))])
     warm = rng.uniform(-0.08, 0.08)
+    frame = np.array([(20, 20, 22), (60, 35, 20), (120, 90, 60), (150, 150, 155), (90, 20, 30)][int(rng.integers(5))])
+    metal = np.array([(212, 175, 55), (192, 192, 198), (230, 225, 210)][int(rng.integers(3))])
     bg_kind = cfg.background if cfg.background != "random" else BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
     bg = tuple(tuple(srgb_to_linear(rng.uniform(20, 235, 3)).tolist()) for _ in range(2))
     return Appearance(
         skin_tone=tone, skin=_lin(skin), lips=_lin(lips), hair=_lin(hair), hair_name=hair_name,
         brows=_lin(brows), iris=_lin(np.array(_EYES[eye_name]) * rng.uniform(0.85, 1.15)), eye_name=eye_name,
         cloth=_lin(cloth), cloth_stripes=float(rng.uniform(0.2, 0.5) if rng.random() < 0.3 else 0.0),
+        frame=_lin(frame), metal=_lin(metal),
         light_dir=tuple(float(v) for v in d), light=float(rng.uniform(0.75, 1.05)),
         fill=float(rng.uniform(0.1, 0.3)), ambient=float(rng.uniform(0.25, 0.45)),
         specular=float(rng.uniform(0.03, 0.12)), tint=(1.0 + warm, 1.0, 1.0 - warm),

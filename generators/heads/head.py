@@ -12,14 +12,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facebench.errors import InvalidConfig
+from generators.heads.accessories import Accessories, earrings, glasses, necklace, sample_accessories
 from generators.heads.appearance import Appearance, AppearanceConfig, sample_appearance
 from generators.heads.assets import load_target
 from generators.heads.hair import STYLES, HairStyle, build_curtain, build_shell, sample_hair_style
 from generators.heads.identity import Identity, IdentityConfig, identity_vertices, sample_identity
-from generators.heads.mesh import CUT_X, CUT_Y, MH_TO_HEAD, PART_HAIR, PART_SKIN, template, vertex_normals
+from generators.heads.mesh import (
+    CUT_X,
+    CUT_Y,
+    MH_TO_HEAD,
+    PART_GLASSES,
+    PART_HAIR,
+    PART_SKIN,
+    template,
+    vertex_normals,
+)
 from generators.heads.occlusion import bake
 from generators.heads.raster import single_thread
-from generators.heads.regions import SURFACE, BrowStyle, CollarStyle, template_regions
+from generators.heads.regions import PART_CLASS, SURFACE, BrowStyle, CollarStyle, template_regions
 
 HAIR_DEPTH_BIAS = 0.001  # metres: the shell wins the z-test against the scalp it hugs
 
@@ -31,10 +41,16 @@ class HeadConfig:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
     hair: str = "random"  # "random" or one of hair.STYLES (bald, buzz, short, medium, long)
+    p_glasses: float = 0.25
+    p_earrings: float = 0.25  # scaled up for women, down for men
+    p_necklace: float = 0.15
 
     def __post_init__(self) -> None:
         if self.hair != "random" and self.hair not in STYLES:
             raise InvalidConfig(f"unknown hair style {self.hair!r}", hint="use random, " + ", ".join(STYLES))
+        for name in ("p_glasses", "p_earrings", "p_necklace"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InvalidConfig(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass
@@ -50,6 +66,7 @@ class Head:
     hair: HairStyle
     brows: BrowStyle
     collar: CollarStyle
+    accessories: Accessories
     verts: np.ndarray
     rest: np.ndarray
     normals: np.ndarray
@@ -74,6 +91,7 @@ class Head:
             "appearance": self.appearance.to_json(),
             "hair": self.hair.kind,
             "collar": self.collar.kind,
+            "accessories": self.accessories.to_json(),
         }
 
 
@@ -112,12 +130,56 @@ def _albedo_noise(rest: np.ndarray, phase: tuple[float, ...]) -> np.ndarray:
     return (n / 2.0).astype(np.float32)
 
 
+def _accessory_meshes(acc: Accessories, verts: np.ndarray, t, reg) -> list:
+    """Glasses, earrings and necklace fitted to the deformed template ``verts``."""
+    from generators.heads.mesh import PART_EYE_L, PART_EYE_R
+    from generators.heads.regions import C
+
+    out = []
+    left_ear = np.unique(t.faces[reg.face_class == C["l_ear"]])
+    ear = verts[left_ear]
+    if acc.glasses != "none":
+        fronts = []
+        for p in (PART_EYE_L, PART_EYE_R):
+            e = verts[np.unique(t.faces[t.part == p])]
+            fronts.append(np.array([e[:, 0].mean(), e[:, 1].mean(), e[:, 2].min()]))
+        top = ear[np.argmin(ear[:, 1])]
+        out.append(glasses(acc, fronts[0], fronts[1], top))
+    if acc.earrings != "none":
+        lobe = ear[np.argmax(ear[:, 1])]
+        out.append(earrings(acc, lobe + np.array([0.0, 0.002, 0.0])))
+    if acc.necklace:
+        skin = np.unique(t.faces[(t.part == PART_SKIN) & (reg.face_class == SURFACE)])
+        out.append(necklace(_neck_ring(verts[skin], t.rest[skin])))
+    return out
+
+
+def _neck_ring(v: np.ndarray, rest: np.ndarray, n: int = 40) -> np.ndarray:
+    """A closed loop hugging the base of the neck (3 mm off the skin), sagging 1.5 cm at the front."""
+    band = (rest[:, 1] > 0.09) & (rest[:, 1] < 0.17) & (np.abs(rest[:, 0]) < 0.09)
+    v, r = v[band], rest[band]
+    cx, cz = 0.0, float(np.median(v[:, 2]))
+    theta = np.arctan2(v[:, 0] - cx, -(v[:, 2] - cz))  # 0 = front
+    ring = []
+    for k in range(n):
+        a = -np.pi + 2 * np.pi * (k + 0.5) / n
+        y0 = 0.125 + 0.018 * max(np.cos(a), 0.0) ** 2
+        d = np.abs(((theta - a + np.pi) % (2 * np.pi)) - np.pi)
+        sel = (d < np.pi / n * 1.5) & (np.abs(r[:, 1] - y0) < 0.012)
+        if not sel.any():
+            sel = d < np.pi / n * 3
+        rad = np.hypot(v[sel, 0] - cx, v[sel, 2] - cz).max() + 0.003
+        y = float(np.median(v[sel, 1]))
+        ring.append([cx + rad * np.sin(a), y, cz - rad * np.cos(a)])
+    return np.asarray(ring)
+
+
 def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     """Draw a subject: same seed and config, same head (bit for bit)."""
     cfg = config or HeadConfig()
     seed = int(seed)
     ss = np.random.SeedSequence([seed, 0x4EAD])
-    rng_hair, rng_brow, rng_collar, rng_app = (np.random.default_rng(s) for s in ss.spawn(4))
+    rng_hair, rng_brow, rng_collar, rng_app, rng_acc = (np.random.default_rng(s) for s in ss.spawn(5))
     ident = sample_identity(seed, cfg.identity)
     v_mh = identity_vertices(ident, symmetric=cfg.identity.symmetric)
     li, _ = load_target("ears/l-ear-scale-incr.target.gz")
@@ -138,6 +200,7 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     brows = _sample_brows(rng_brow, ident.gender)
     collar = _sample_collar(rng_collar)
     app = sample_appearance(rng_app, ident.age, cfg.appearance)
+    acc = sample_accessories(rng_acc, ident.gender, cfg.p_glasses, cfg.p_earrings, cfg.p_necklace)
 
     faces = [t.faces]
     part = [t.part]
@@ -166,13 +229,27 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
         faces.append(sfaces + off)
         part.append(np.full(len(sfaces), PART_HAIR, np.uint8))
         fclass.append(np.full(len(sfaces), SURFACE, np.uint8))
+    extra = _accessory_meshes(acc, verts, t, reg)
+    off = sum(len(v) for v in all_verts)
+    for v, f, p in extra:
+        if len(f) == 0:
+            continue
+        all_verts.append(v)
+        all_rest.append(v)
+        all_norm.append(vertex_normals(v, f))
+        neck.append(np.full(len(v), -1.0, np.float32))
+        scalp.append(np.full(len(v), np.inf, np.float32))
+        faces.append(f + off)
+        part.append(p)
+        fclass.append(np.array([PART_CLASS[int(k)] for k in p], np.uint8))
+        off += len(v)
     faces_a = np.concatenate(faces)
     part_a = np.concatenate(part)
     rest_a = np.concatenate(all_rest)
     # Torso faces are two-sided: the crop leaves a hole at the chest, through which one sees the
     # inside of the shirt. Hair too: its underside shows at the nape from below.
     torso = rest_a[faces_a].mean(1)[:, 1] > 0.12
-    two_sided = (part_a == PART_HAIR) | ((part_a == PART_SKIN) & torso)
+    two_sided = (part_a == PART_HAIR) | ((part_a == PART_SKIN) & torso) | (part_a >= PART_GLASSES)
     bias = np.where(part_a == PART_HAIR, HAIR_DEPTH_BIAS, 0.0)
     from generators.heads.mesh import PART_EYE_L, PART_EYE_R
 
@@ -192,6 +269,6 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
         verts=all_v, rest=rest_a, normals=all_n,
         neck_score=np.concatenate(neck), scalp=np.concatenate(scalp),
         noise=_albedo_noise(rest_a, app.noise_phase), faces=faces_a, part=part_a,
-        face_class=np.concatenate(fclass), two_sided=two_sided, depth_bias=bias,
+        face_class=np.concatenate(fclass), two_sided=two_sided, depth_bias=bias, accessories=acc,
         eye_centres=np.stack(eye_c), key_light=key, ambient_occlusion=ao,
     )  # fmt: skip

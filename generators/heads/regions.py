@@ -46,7 +46,8 @@ from generators.heads.mesh import (
     PART_EYE_L,
     PART_EYE_R,
     PART_GLASSES,
-    PART_HAIR,
+    PART_LENS,
+    PART_NECKLACE,
     PART_SKIN,
     PART_TEETH,
     PART_TONGUE,
@@ -160,8 +161,8 @@ def template_regions() -> Regions:
     return Regions(face_class=cls, neck_score=neck, ear_weight=ear)
 
 
-# Classes owned by non-skin parts added per head.
-PART_CLASS = {PART_HAIR: C["hair"], PART_GLASSES: C["eye_g"], PART_EARRING: C["ear_r"]}
+# Classes owned by accessory parts added per head (hair is resolved per pixel, see render.py).
+PART_CLASS = {PART_GLASSES: C["eye_g"], PART_LENS: C["eye_g"], PART_EARRING: C["ear_r"], PART_NECKLACE: C["neck_l"]}
 
 
 @dataclass(frozen=True)

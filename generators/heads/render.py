@@ -27,7 +27,16 @@ from facebench.captures import Camera
 from facebench.errors import InvalidConfig
 from generators.heads.appearance import background, linear_to_srgb_u8
 from generators.heads.head import Head
-from generators.heads.mesh import PART_EYE_L, PART_EYE_R, PART_HAIR, PART_TEETH, PART_TONGUE
+from generators.heads.mesh import (
+    PART_EYE_L,
+    PART_EYE_R,
+    PART_GLASSES,
+    PART_HAIR,
+    PART_LENS,
+    PART_SKIN,
+    PART_TEETH,
+    PART_TONGUE,
+)
 from generators.heads.raster import Fragments, rasterize, single_thread
 from generators.heads.regions import SURFACE, C, resolve_surface
 
@@ -101,7 +110,7 @@ def _classify(head: Head, fr: Fragments, full: bool = True) -> _Pixels:
     if surf.size:
         lab[surf] = resolve_surface(rest[surf], attrs[surf, _NECK], head.brows, head.collar)
     front = fr.front.numpy()
-    inside = ~front & (part != PART_HAIR)
+    inside = ~front & (part == PART_SKIN)
     lab[inside] = C["cloth"]  # the inside of the shirt, seen through the chest cut
     return _Pixels(tri, front, attrs, lab)
 
@@ -125,6 +134,8 @@ def _class_colours(head: Head) -> np.ndarray:
         lut[C["mouth"]] = (0.1, 0.025, 0.025)  # cavity
         lut[C["cloth"]] = np.asarray(app.cloth)
         lut[C["hair"]] = np.asarray(app.hair)
+        lut[C["eye_g"]] = np.asarray(app.frame)
+        lut[C["ear_r"]] = lut[C["neck_l"]] = np.asarray(app.metal)
         lut = lut.astype(np.float32)
         head.meta["_lut"] = lut
     return lut
@@ -157,7 +168,8 @@ def _shade(head: Head, px: _Pixels, cam_centre: np.ndarray) -> np.ndarray:
         if app.cloth_stripes > 0:
             stripe = np.sin(rest[ci, 1] * 260.0) > 0
             col[ci[stripe]] *= 1 - app.cloth_stripes
-        col[ci[~px.front[ci]]] *= 0.35
+        col[ci[~px.front[ci] & (part[ci] == PART_SKIN)]] *= 0.35
+    col[part == PART_LENS] = np.asarray(app.frame, dtype=np.float32) * 0.3 + 0.01
     col[part == PART_TEETH] = (0.62, 0.58, 0.5)
     col[part == PART_TONGUE] = (0.42, 0.1, 0.1)
     for p, k in ((PART_EYE_L, 0), (PART_EYE_R, 1)):
@@ -184,7 +196,8 @@ def _shade(head: Head, px: _Pixels, cam_centre: np.ndarray) -> np.ndarray:
     x = np.clip(np.einsum("ij,ij->i", n, h), 0, None)
     x2 = x * x
     x8 = (x2 * x2) ** 2
-    gloss = np.where(hair | cloth, 0.3, 1.0) * np.where((part == PART_EYE_L) | (part == PART_EYE_R), 4.0, 1.0)
+    shiny = (part == PART_EYE_L) | (part == PART_EYE_R) | (part >= PART_GLASSES)
+    gloss = np.where(hair | cloth, 0.3, 1.0) * np.where(shiny, 4.0, 1.0)
     spec = app.specular * gloss * (x8 * x8 * x8) * (ndl > 0) * key
     return (col * shade[:, None] + spec[:, None]) * np.asarray(app.tint, dtype=np.float32)
 
