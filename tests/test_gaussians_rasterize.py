@@ -13,6 +13,15 @@ gsplat_ref = pytest.importorskip("gsplat.cuda._torch_impl")
 W, H = 40, 32
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small scenes: one thread avoids OpenMP synchronisation costs (and waiting on a shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def reference(means, quats, scales, opacities, colors, viewmat, K, width, height, background=None):
     """gsplat's reference projection, then every pixel composites every Gaussian front to back."""
     covars, _ = gsplat_ref._quat_scale_to_covar_preci(quats, scales, compute_preci=False)

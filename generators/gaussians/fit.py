@@ -60,7 +60,7 @@ class FitView:
 
 @dataclass
 class FitConfig:
-    """Everything ``fit`` needs; learning rates are 3DGS/gsplat defaults unless noted."""
+    """Everything ``fit`` needs, with defaults for a few thousand steps at 128² on a CPU."""
 
     steps: int = 2000
     seed: int = 0
@@ -74,13 +74,15 @@ class FitConfig:
     feature_loss: Literal["ce", "mse", "l1"] = "ce"
     feature_weight: float = 1.0
     trainable: tuple[str, ...] = PARAM_NAMES
-    lr_means: float = 1.6e-4  # x scene scale, decayed exponentially to lr_means_final x scene scale
-    lr_means_final: float = 1.6e-6
-    lr_scales: float = 5e-3
-    lr_quats: float = 1e-3
+    # Learning rates: 3DGS's (1.6e-4, 1.6e-6, 5e-3, 1e-3, 5e-2, 2.5e-3) raised for fits of a few thousand
+    # steps at low resolution; on synthetic scenes these reach the same PSNR in roughly a third of the steps.
+    lr_means: float = 1e-3  # x scene scale, decayed exponentially to lr_means_final x scene scale
+    lr_means_final: float = 1e-5
+    lr_scales: float = 2e-2
+    lr_quats: float = 5e-3
     lr_opacity: float = 5e-2
-    lr_colors: float = 2.5e-3
-    lr_features: float = 1e-2  # ours: label logits want a faster rate than colours
+    lr_colors: float = 2e-2  # SH coefficients (all degrees), or RGB scaled by SH_C0
+    lr_features: float = 2e-2
     ssim_weight: float = 0.2  # loss = (1-w) L1 + w (1 - SSIM)   (3DGS: 0.2)
     alpha_weight: float = 0.0  # L1 between rendered and given alpha
     background: tuple[float, float, float] | None = None  # RGB behind the Gaussians (None: black)
@@ -184,6 +186,7 @@ def fit(
                     g["lr"] = lrs["means"] * decay ** (step + 1)
             if densify_on:
                 densifier.step(step + 1, params, optimizer)
+            state["step"] = step + 1
             stats = {"loss": float(loss.detach()), "gaussians": float(params["means"].shape[0])}
             if cfg.eval_every and held and (step + 1) % cfg.eval_every == 0:
                 stats.update(evaluate(as_model(), held, cfg))
@@ -191,7 +194,6 @@ def fit(
             progress.update(stats)
             if callback is not None:
                 callback(step, stats)
-            state["step"] = step + 1
             if ckpt is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
                 _save_checkpoint(ckpt, params, optimizer, densifier, gen, state, model)
     except KeyboardInterrupt:

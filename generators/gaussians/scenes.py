@@ -57,3 +57,17 @@ def random_scene(n: int, kind: Literal["fresh", "fitted"] = "fresh", seed: int =
     freq = torch.randn(3, channels, generator=g) * 2
     colors = 0.5 + 0.4 * torch.sin(means @ freq + torch.rand(channels, generator=g) * 6)
     return {"means": means, "quats": quats, "scales": scales, "opacities": opacities, "colors": colors}
+
+
+@torch.no_grad()
+def render_scene(scene: dict[str, Tensor], viewmats: list[Tensor], K: Tensor, width: int,
+                 height: int) -> list[tuple[Tensor, Tensor]]:
+    """Ground-truth ``(image [C,H,W], alpha [H,W])`` of a scene from each camera (clamped to [0, 1])."""
+    from .rasterize import rasterize
+
+    out = []
+    for vm in viewmats:
+        img, alpha, _ = rasterize(scene["means"], scene["quats"], scene["scales"], scene["opacities"],
+                                  scene["colors"], vm, K, width, height)
+        out.append((img.clamp(0, 1), alpha))
+    return out
