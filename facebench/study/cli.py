@@ -42,9 +42,15 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
 ) -> None:
     """Serve the rating page; raters open it, enter their id, and can reload or come back to resume."""
+    import signal
+
     from facebench.study.server import make_server
 
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends the server like Ctrl-C: sockets and SQLite closed cleanly
+
     server = make_server(study, host, port)
+    signal.signal(signal.SIGTERM, stop)
     h, p = server.server_address[:2]
     typer.echo(f"serving {study} at http://{h}:{p}/  (ratings -> {study / 'ratings.sqlite'}; Ctrl-C to stop)")
     try:
