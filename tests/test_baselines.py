@@ -343,3 +343,28 @@ def test_cli_commands_train_predict_and_fail_in_one_line(toy_dataset, tmp_path):
     assert len(list((tmp_path / "m").glob("*.png"))) == 3
     res = runner.invoke(app, ["predict", str(tmp_path / "nope"), "--data", str(toy_dataset), "--out", "x"])
     assert isinstance(res.exception, FacebenchError) and "does not exist" in str(res.exception)
+
+
+def test_captures_become_a_dataset_split_by_subject(tmp_path):
+    from baselines.captures import captures_to_dataset
+    from facebench.captures import Camera, Capture, View, write_transforms
+    from facebench.dataset import load
+    from facebench.imageio import write_png
+    from facebench.pose import Pose
+
+    rng = np.random.default_rng(0)
+    K = np.array([[100.0, 0, 24], [0, 100.0, 24], [0, 0, 1]])
+    for s in range(3):
+        root = tmp_path / "caps" / f"subj{s}"
+        views = []
+        for k, yaw in enumerate((-20.0, 10.0)):
+            image, mask = toy_face(rng, 48, yaw)
+            cam = Camera(K=K, world_to_camera=np.eye(4), width=48, height=48)
+            views.append(View(f"subj{s}-{k}", cam, write_png(root / "images" / f"{k}.png", image),
+                              write_png(root / "masks" / f"{k}.png", mask), Pose(yaw, 5.0)))  # fmt: skip
+        write_transforms(Capture(views, subject=f"subj{s}", root=root), root / "transforms.json")
+    ds = load(captures_to_dataset(tmp_path / "caps", tmp_path / "ds", validation_subjects=1))
+    assert ds.splits == ["train", "validation"]
+    train_meta, val_meta = ds.metadata("train"), ds.metadata("validation")
+    assert len(train_meta) == 4 and set(val_meta["subject"]) == {"subj2"}
+    assert sorted(train_meta["yaw"].round(3)) == [-20.0, -20.0, 10.0, 10.0]
