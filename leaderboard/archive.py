@@ -83,7 +83,7 @@ def read_zip(path: Path, expected: set[str], max_entry_bytes: Callable[[str], in
                                     f"{limits.max_entry_ratio:.0f}×): looks like a zip bomb", path)
             total += info.file_size
             compressed += info.compress_size
-        if total / max(compressed, 1) > limits.max_total_ratio:
+        if total > limits.ratio_floor_bytes and total / max(compressed, 1) > limits.max_total_ratio:
             raise UnsafeArchive(f"archive expands {total / max(compressed, 1):.0f}× overall (limit "
                                 f"{limits.max_total_ratio:.0f}×): looks like a zip bomb", path)
         out: dict[str, bytes] = {}

@@ -15,7 +15,8 @@ class Limits:
     max_upload_bytes: int = 2048 * MiB  # a whole predictions file or checkpoint weights file
     max_extra_entries: int = 0  # archive entries allowed beyond one per hidden id
     max_entry_ratio: float = 50.0  # uncompressed/compressed per zip entry (PNGs barely deflate: ~1)
-    max_total_ratio: float = 20.0  # the same over the whole archive or parquet file
+    max_total_ratio: float = 20.0  # the same over the whole archive or parquet file ...
+    ratio_floor_bytes: int = 16 * MiB  # ... once it expands past this (identical tiny masks dedupe well in parquet)
     png_slack_bytes: int = 65536  # a mask PNG may be at most 2·H·W + this many bytes
     max_config_bytes: int = 1 * MiB  # checkpoint JSON config
     rate_limit: int = 5  # submissions per submitter ...

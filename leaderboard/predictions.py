@@ -80,6 +80,20 @@ def _missing(manifest: Manifest, got: set[str], where: Path) -> None:
                          f"(first: {', '.join(missing[:5])})", where, hint="submit one mask per hidden image")
 
 
+def _keep_row(out: dict[str, bytes], image_id: object, mask: object, manifest: Manifest, path: Path) -> None:
+    """Check one parquet row (id known, not repeated, PNG bytes within the cap) and keep it."""
+    data = mask.get("bytes") if isinstance(mask, dict) else mask
+    if not isinstance(image_id, str) or image_id not in manifest.sizes:
+        raise MissingIds(f"row id {image_id!r} is not in the hidden split", path)
+    if image_id in out:
+        raise InvalidSubmission(f"id {image_id!r} appears twice", path)
+    if not isinstance(data, bytes | bytearray):
+        raise InvalidPredictions("mask is empty", f"{path} id={image_id}")
+    if len(data) > manifest.limits.max_png_bytes(*manifest.sizes[image_id]):
+        raise InvalidPredictions(f"mask is {len(data)} bytes, over the limit for its size", f"{path} id={image_id}")
+    out[image_id] = bytes(data)
+
+
 def _read_parquet(path: Path, manifest: Manifest) -> dict[str, bytes]:
     limits = manifest.limits
     try:
@@ -100,33 +114,25 @@ def _read_parquet(path: Path, manifest: Manifest) -> dict[str, bytes]:
     allowed = len(manifest.ids) + limits.max_extra_entries
     if meta.num_rows > allowed:
         raise UnsafeArchive(f"parquet has {meta.num_rows} rows, at most {allowed} allowed", path)
-    ids_idx = [schema.names.index(c) for c in ("id", "mask")]
-    declared = sum(meta.row_group(g).column(c).total_uncompressed_size
-                   for g in range(meta.num_row_groups) for c in ids_idx)
+    declared = sum(rg.column(c).total_uncompressed_size
+                   for rg in (meta.row_group(g) for g in range(meta.num_row_groups))
+                   for c in range(rg.num_columns) if rg.column(c).path_in_schema.split(".")[0] in ("id", "mask"))
     cap = sum(limits.max_png_bytes(*manifest.sizes[i]) for i in manifest.ids) + 64 * 1024
     if declared > cap:
         raise UnsafeArchive(f"parquet declares {declared} uncompressed bytes, over the {cap}-byte limit", path)
     size = path.stat().st_size
-    if declared / max(size, 1) > limits.max_total_ratio:
+    if declared > limits.ratio_floor_bytes and declared / max(size, 1) > limits.max_total_ratio:
         raise UnsafeArchive(f"parquet expands {declared / max(size, 1):.0f}× (limit "
                             f"{limits.max_total_ratio:.0f}×): looks like a decompression bomb", path)
+    # Dictionary pages are counted once but decode once per row, so rows are materialised one at a time
+    # and each is size-checked before the next: memory stays within the per-mask caps.
+    out: dict[str, bytes] = {}
     try:
-        table = pf.read(columns=["id", "mask"])
+        for batch in pf.iter_batches(batch_size=1, columns=["id", "mask"]):
+            for image_id, mask in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+                _keep_row(out, image_id, mask, manifest, path)
     except (pa.ArrowException, OSError) as e:
         raise InvalidSubmission(f"parquet data is corrupt ({e})", path) from None
-    out: dict[str, bytes] = {}
-    for image_id, mask in zip(table.column("id").to_pylist(), table.column("mask").to_pylist(), strict=True):
-        data = mask.get("bytes") if isinstance(mask, dict) else mask
-        if not isinstance(image_id, str) or image_id not in manifest.sizes:
-            raise MissingIds(f"row id {image_id!r} is not in the hidden split", path)
-        if image_id in out:
-            raise InvalidSubmission(f"id {image_id!r} appears twice", path)
-        if not isinstance(data, bytes | bytearray):
-            raise InvalidPredictions("mask is empty", f"{path} id={image_id}")
-        if len(data) > limits.max_png_bytes(*manifest.sizes[image_id]):
-            raise InvalidPredictions(f"mask is {len(data)} bytes, over the limit for its size",
-                                     f"{path} id={image_id}")
-        out[image_id] = bytes(data)
     return out
 
 

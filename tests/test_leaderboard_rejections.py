@@ -34,7 +34,8 @@ from leaderboard.submit import submit
 
 @pytest.fixture
 def env(tmp_path, small_dataset):
-    cfg, manifest = make_host(tmp_path, small_dataset, Limits(rate_limit=2), n_boot=0)
+    # the ratio floor is lowered so that bombs small enough for a 48×48 test split still trip the ratio check
+    cfg, manifest = make_host(tmp_path, small_dataset, Limits(rate_limit=2, ratio_floor_bytes=1024), n_boot=0)
     return tmp_path, small_dataset, manifest, cfg.request_store()
 
 
@@ -297,3 +298,43 @@ def test_prediction_folders_are_checked_like_archives(env):
     assert req.format == "zip" and store.list(f"payloads/{req.id}") == [f"payloads/{req.id}/predictions.zip"]
     with pytest.raises(DuplicateSubmission):
         _submit(env, write_zip(masks, tmp / "same.zip"), contact="b@x.org")
+
+
+def _manifest(n: int, size: int):
+    from leaderboard.manifest import Manifest
+
+    ids = [f"i{k:04d}" for k in range(n)]
+    return Manifest(split="test", ids=ids, sizes={i: (size, size) for i in ids}, labels=[str(k) for k in range(19)],
+                    labels_sha256="-", dataset_revision="-")
+
+
+def test_identical_tiny_masks_in_parquet_are_not_a_bomb(tmp_path):
+    """Regression: zstd squeezes identical PNG rows, so a bare ratio check would flag an all-background answer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leaderboard.predictions import load_predictions
+
+    manifest = _manifest(3000, 8)
+    png = encode_png(np.zeros((8, 8), np.uint8))
+    path = tmp_path / "bg.parquet"
+    pq.write_table(pa.table({"id": manifest.ids, "mask": [png] * 3000}), path, use_dictionary=False,
+                   compression="zstd")
+    meta = pq.ParquetFile(path).metadata
+    declared = sum(meta.row_group(g).column(1).total_uncompressed_size for g in range(meta.num_row_groups))
+    assert declared / path.stat().st_size > Limits().max_total_ratio  # would trip a bare ratio check
+    assert len(load_predictions(path, manifest).masks) == 3000
+
+
+def test_parquet_dictionary_bomb_is_stopped_row_by_row(tmp_path):
+    """One 1.5 MB dictionary value referenced by every row: declared small, decoded 24× larger."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leaderboard.predictions import load_predictions
+
+    manifest = _manifest(24, 48)
+    path = tmp_path / "dict.parquet"
+    pq.write_table(pa.table({"id": manifest.ids, "mask": [b"\0" * 1_500_000] * 24}), path, use_dictionary=True)
+    with pytest.raises(InvalidPredictions, match="id=i0000: mask is 1500000 bytes, over the limit"):
+        load_predictions(path, manifest)
