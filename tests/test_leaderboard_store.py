@@ -120,3 +120,26 @@ def test_keys_cannot_escape_the_store(tmp_path):
     assert store.list() == []
     with pytest.raises(StoreError, match="not implemented"):
         open_store("hf://datasets/facebench/requests")
+
+
+def _host_worker(host_root: str, queue) -> None:
+    from leaderboard.host import HostConfig, process
+
+    queue.put([r.id for r in process(HostConfig.load(host_root))])
+
+
+def test_two_host_workers_never_score_a_request_twice(tmp_path, files):
+    cfg, manifest, paths = files
+    store = cfg.request_store()
+    ids = [_submit_one((paths[k], cfg._path(cfg.manifest), store.root, k)) for k in range(8)]
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_host_worker, args=(str(cfg.root), queue)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    done = [queue.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(60)
+    assert sorted(done[0] + done[1]) == sorted(ids)  # each request claimed by exactly one worker
+    assert {r.status for r in all_requests(store)} == {Status.FINISHED}
+    assert len(cfg.result_store().list("results")) == 8
