@@ -89,6 +89,7 @@ class FitConfig:
     densify: DensifyConfig | None = field(default_factory=DensifyConfig)  # None: fixed set of Gaussians
     holdout_every: int = 8  # without eval_views, every n-th view is held out (0: none)
     eval_every: int = 0  # held-out evaluation interval (0: at the end only)
+    max_seconds: float | None = None  # stop early once this much wall time has passed in this call
     checkpoint_dir: str | None = None
     checkpoint_every: int = 500
     resume: bool = True  # continue from checkpoint_dir's checkpoint when there is one
@@ -196,6 +197,9 @@ def fit(
                 callback(step, stats)
             if ckpt is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
                 _save_checkpoint(ckpt, params, optimizer, densifier, gen, state, model)
+            if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+                log.info("time budget of %.0f s reached at step %d", cfg.max_seconds, step + 1)
+                break
     except KeyboardInterrupt:
         if ckpt is not None:
             _save_checkpoint(ckpt, params, optimizer, densifier, gen, state, model)
