@@ -147,13 +147,15 @@ def build_shell(
 
 def build_curtain(
     pos: np.ndarray, rest: np.ndarray, faces: np.ndarray, style: HairStyle
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Long hair: a two-segment strip hanging from the shell's lower back edge down to ``style.length``.
 
     ``pos``/``rest``/``faces``: the shell (local ids). Returns (positions (k, 3), rest (k, 3), faces
-    (f, 3) indexing [shell vertices, then the k new ones])."""
+    (f, 3) indexing [shell vertices, then the k new ones], shell vertex ids the strip hangs from —
+    the caller marks those as hair so no band of scalp shows between shell and strip)."""
+    none = np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
     if style.length <= 0 or len(faces) == 0:
-        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+        return none
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     key = np.sort(e, 1)
     uniq, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
@@ -162,7 +164,7 @@ def build_curtain(
     hang = (az[boundary] > 118).all(1) & (el[boundary] < 0).all(1)
     edges = boundary[hang]
     if len(edges) == 0:
-        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+        return none
     verts = np.unique(edges)
     n = len(pos)
     slot = np.full(n, -1, dtype=np.int64)
@@ -185,4 +187,4 @@ def build_curtain(
     # The shell edge a->b runs along a face; the strip continues that face's orientation downward.
     f = np.concatenate([np.stack([b, a, am], 1), np.stack([b, am, bm], 1),
                         np.stack([bm, am, ae], 1), np.stack([bm, ae, be], 1)])
-    return np.concatenate([mid, end]), np.concatenate([r_mid, r_end]), f
+    return np.concatenate([mid, end]), np.concatenate([r_mid, r_end]), f, verts

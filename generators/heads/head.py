@@ -213,7 +213,9 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     if hair.present:
         allowed = (t.part == PART_SKIN) & (reg.face_class == SURFACE)
         src, pos, sfaces, score = build_shell(verts, normals, rest, t.faces, allowed, reg.ear_weight, hair)
-        cpos, crest, cfaces = build_curtain(pos, rest[src], sfaces, hair)
+        cpos, crest, cfaces, hang = build_curtain(pos, rest[src], sfaces, hair)
+        score = score.copy()
+        score[hang] = np.maximum(score[hang], 2.0)
         shell_rest = np.concatenate([rest[src], crest])
         pos = np.concatenate([pos, cpos])
         sfaces = np.concatenate([sfaces, cfaces])
