@@ -51,6 +51,7 @@ def test_pairwise_validation():
         validate_ratings(pairs, models=["A"])
     with pytest.raises(InvalidRatings, match="missing column winner"):
         validate_ratings(pairs.drop(columns="winner"))
+    assert len(validate_ratings(pairs.drop(columns="kind")).pairs) == 4  # a winner makes it a pair
 
 
 def test_mixed_ratings_and_pairs_from_one_csv(tmp_path: Path):

@@ -2,7 +2,8 @@
 
 Rating rows need ``rater, sample, model, rating``; pairwise rows (``kind == pairwise``) need
 ``rater, sample, model_a, model_b, winner``. Optional: ``item`` (default: sample/model), ``pose_bin``
-(default ``all``), ``attention`` (non-empty marks an attention check), ``kind`` (default ``rating``).
+(default ``all``), ``attention`` (non-empty marks an attention check), ``kind`` (default: ``pairwise``
+if the row has a ``winner``, else ``rating``).
 ``facebench study export`` writes all of these.
 """
 
@@ -62,6 +63,8 @@ def validate_ratings(df: pd.DataFrame, scale: tuple[int, int] = (1, 5), models: 
         if col not in df.columns:
             df[col] = ""
     df = df.fillna("").astype(str).apply(lambda c: c.str.strip())
+    if "winner" in df.columns:  # without a kind column, a row with a winner is a pairwise choice
+        df.loc[(df["kind"] == "") & (df["winner"] != ""), "kind"] = "pairwise"
     df.loc[df["kind"] == "", "kind"] = "rating"
     df.loc[df["pose_bin"] == "", "pose_bin"] = "all"
     bad_kind = ~df["kind"].isin(["rating", "pairwise"])
