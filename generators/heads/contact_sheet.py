@@ -59,3 +59,20 @@ def write_contact_sheet(path: str | Path, heads: Sequence[Head], poses: Sequence
                         size: int = 128, distance: float = 0.85, fov: float = 30.0,
                         names: Sequence[str] | None = None) -> Path:
     return write_png(path, contact_sheet(heads, poses, size, distance, fov, names))
+
+
+def channels_figure(head: Head, poses: Sequence[Pose] = (Pose(0, 0), Pose(-70, 15)), size: int = 256,
+                    distance: float = 0.85, fov: float = 30.0) -> np.ndarray:
+    """Per pose, one row: RGB | labels | depth (near = bright) | alpha, to show what a view holds."""
+    rows = []
+    for p in poses:
+        r = render_views(head, [camera_for_pose(p, size, distance, fov)])[0]
+        d = r.depth
+        fg = d > 0
+        dv = np.zeros_like(d)
+        if fg.any():
+            lo, hi = d[fg].min(), d[fg].max()
+            dv[fg] = 1.0 - 0.8 * (d[fg] - lo) / max(hi - lo, 1e-6)
+        grey = lambda a: np.repeat((np.clip(a, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, -1)  # noqa: E731
+        rows.append(np.concatenate([r.rgb, FACEBENCH.colorize(r.labels), grey(dv), grey(r.alpha)], 1))
+    return np.concatenate(rows, 0)
