@@ -218,6 +218,11 @@ def test_cli_build_export_and_errors(small_dataset: Path, tmp_path: Path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "NAME=FOLDER" in bad.stderr
     none = subprocess.run([*cli, "export", str(tmp_path / "st")], capture_output=True, text=True, timeout=120)
     assert none.returncode == 2 and "nobody has rated" in none.stderr
+    alien = tmp_path / "alien.csv"
+    alien.write_text("rater,sample,model,rating\nr1,img000,good,4\nr1,img001,other,3\n")
+    unknown = subprocess.run([*cli, "aggregate", str(alien), "--study", str(tmp_path / "st")], capture_output=True,
+                             text=True, timeout=120)
+    assert unknown.returncode == 2 and "unknown model(s) other (line 3)" in unknown.stderr
 
 
 class BlobParser:
@@ -269,4 +274,5 @@ def test_simulated_raters_through_the_server_end_to_end(served):
     mos = res.mos.set_index("model")["mos"]
     assert mos["good"] > mos["rough"] + 0.8
     assert res.friedman["p"] < 0.05 and res.n_raters_total == 6
+    assert (res.attention["median_seconds"] >= 0).all()  # shown-to-answered times survive the export
     assert "sim5" in res.excluded or res.attention.set_index("rater").loc["sim5", "n_failed"] == 0

@@ -63,6 +63,10 @@ def exclude(r: Ratings, settings: Settings) -> tuple[pd.DataFrame, list[str]]:
     """Attention table per rater, and the raters to drop."""
     att = stats.attention_failures(r.ratings, r.pairs, settings.fail_at_least)
     att["excluded"] = att["n_failed"] > settings.max_failures
+    timed = [t[["rater", "seconds"]] for t in (r.ratings, r.pairs) if "seconds" in t.columns and len(t)]
+    if timed:  # answer durations are reported (to spot speeders), not used as a rule
+        med = pd.concat(timed).groupby("rater")["seconds"].median().rename("median_seconds")
+        att = att.merge(med, left_on="rater", right_index=True, how="left")
     return att, sorted(att.loc[att["excluded"], "rater"])
 
 

@@ -78,6 +78,7 @@ def aggregate(
     ratings: Annotated[Path, typer.Argument(help="Ratings CSV (from `facebench study export`, or your own).")],
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("study-report"),
     models: Annotated[str | None, typer.Option(help="Expected model names, comma-separated (others = error).")] = None,
+    study: Annotated[Path | None, typer.Option(help="Study folder: expect the model names in its key.")] = None,
     scale_min: Annotated[int, typer.Option(help="Lowest rating on the scale.")] = 1,
     scale_max: Annotated[int, typer.Option(help="Highest rating on the scale.")] = 5,
     fail_at_least: Annotated[int, typer.Option(help="A bad-overlay check rated this or higher is failed.")] = 3,
@@ -89,6 +90,10 @@ def aggregate(
     from facebench.study.ratings import read_ratings
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if study is not None:
+        from facebench.study.layout import read_key
+
+        names = list(read_key(study)[1].get("models", {}))
     r = read_ratings(ratings, (scale_min, scale_max), names)  # fail fast, before the heavy imports
     from facebench.study.aggregate import Settings
     from facebench.study.aggregate import aggregate as run

@@ -2,7 +2,8 @@
 
 Rating rows need ``rater, sample, model, rating``; pairwise rows (``kind == pairwise``) need
 ``rater, sample, model_a, model_b, winner``. Optional: ``item`` (default: sample/model), ``pose_bin``
-(default ``all``), ``attention`` (non-empty marks an attention check), ``kind`` (default: ``pairwise``
+(default ``all``), ``presented_at``/``answered_at`` (ISO times: answer durations are reported),
+``attention`` (non-empty marks an attention check), ``kind`` (default: ``pairwise``
 if the row has a ``winner``, else ``rating``).
 ``facebench study export`` writes all of these.
 """
@@ -129,8 +130,14 @@ def validate_ratings(df: pd.DataFrame, scale: tuple[int, int] = (1, 5), models: 
         raise InvalidRatings(f"rater {r} answered item {i} twice (line {_line(both, dup)})", path,
                              hint="keep one answer per (rater, item)")
 
-    rcols = ["rater", "item", "sample", "model", "rating", "pose_bin", "attention"]
-    pcols = ["rater", "item", "sample", "model_a", "model_b", "winner", "pose_bin", "attention"]
+    timed = ["seconds"] if {"presented_at", "answered_at"} <= set(df.columns) else []
+    for part in (rat, pairs):
+        if timed and len(part):
+            shown = pd.to_datetime(part["presented_at"], errors="coerce", utc=True, format="ISO8601")
+            done = pd.to_datetime(part["answered_at"], errors="coerce", utc=True, format="ISO8601")
+            part["seconds"] = (done - shown).dt.total_seconds()
+    rcols = ["rater", "item", "sample", "model", "rating", "pose_bin", "attention", *timed]
+    pcols = ["rater", "item", "sample", "model_a", "model_b", "winner", "pose_bin", "attention", *timed]
     rat = rat[rcols].reset_index(drop=True) if len(rat) else pd.DataFrame(columns=rcols)
     pairs = pairs[pcols].reset_index(drop=True) if len(pairs) else pd.DataFrame(columns=pcols)
     rat["rating"] = rat["rating"].astype(int)

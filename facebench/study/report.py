@@ -104,6 +104,9 @@ def blocks(res: StudyResult, figs: dict[str, Path]) -> list[Block]:
           f"failed check(s) are excluded from every analysis. Excluded: "
           f"{', '.join(res.excluded) if res.excluded else 'nobody'}.")]
     att = res.attention
+    if "median_seconds" in att.columns:
+        b.append(("p", f"Median answer time over raters: {_f(float(att['median_seconds'].median()), 1)} s "
+                       "(per rater in `median_seconds`; reported, not used for exclusion)."))
     if not att["n_checks"].any():
         b.append(("p", "No attention checks were found in the data, so no rater could be screened."))
     b.append(("table", att if len(att) <= 40 else att[att["n_failed"] > 0]))
