@@ -13,8 +13,9 @@ Algorithm (no per-pixel Python loop):
 3. each triangle is cut into rows (its bounding box's sample rows) and each row into the exact span
    of samples where all barycentrics are >= 0; the (triangle, sample) pairs are one flat list built
    with two ``repeat_interleave`` calls, so there is no per-pixel Python and almost no wasted pair;
-4. the z-buffer is one ``scatter_reduce(amax)`` over an int64 key that packs quantised 1/z (high
-   bits) with the inverted triangle id (low bits), so ties resolve to the lowest id, deterministically;
+4. the z-buffer is one ``scatter_reduce(amax)`` over an int64 key that packs the float32 bits of 1/z
+   (high bits; positive floats sort like their bit patterns) with the inverted triangle id (low
+   bits), so ties resolve to the lowest id, deterministically;
 5. winners get perspective-correct barycentrics.
 
 Pixel convention: sample (i, j) sits at (i + 0.5, j + 0.5) in pixel units, as in nerfstudio/gsplat,
@@ -29,8 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-_ID_BITS = 22  # up to 4M triangles
-_Z_SCALE = float(2**35)  # 1/z quantisation; with z >= 2 cm, 1/z <= 50 keeps the key below 2**63
+_ID_BITS = 31  # up to 2G triangles; the depth key takes the other 31 bits (+ sign) of an int64
 
 
 @contextlib.contextmanager
@@ -176,8 +176,10 @@ def rasterize(
         invz_key = invz / (1.0 - bias_row[item] * invz).clamp_min(1e-3)
     else:
         invz_key = invz
-    q = (invz_key.to(torch.float64) * _Z_SCALE).to(torch.int64).clamp(0, 2**41 - 1)
-    key = q * (1 << _ID_BITS) + ((1 << _ID_BITS) - 1 - local)
+    # Positive float32 bit patterns sort like their values: the raw bits of 1/z are an exact,
+    # order-preserving depth key (31 bits), leaving 32 bits for the triangle id.
+    q = invz_key.clamp_min(1e-30).view(torch.int32).to(torch.int64)
+    key = (q << _ID_BITS) | ((1 << _ID_BITS) - 1 - local)
     best = torch.full((hw,), -1, dtype=torch.int64)
     best.scatter_reduce_(0, pix, key, reduce="amax", include_self=True)
     hit = torch.nonzero(best >= 0).squeeze(1)

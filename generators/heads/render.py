@@ -69,38 +69,83 @@ def _interp(attr: np.ndarray, faces_px: np.ndarray, bary: np.ndarray) -> np.ndar
     return a[:, 0] * bary[:, 0:1] + a[:, 1] * bary[:, 1:2] + a[:, 2] * bary[:, 2:3]
 
 
-# Columns of the packed per-vertex attribute table (one gather per pass instead of one per attribute).
-_REST, _NECK, _SCALP, _NOISE, _POS, _NORMAL, _KEY, _AO = slice(0, 3), 3, 4, 5, slice(6, 9), slice(9, 12), 12, 13
+# Columns of the per-vertex attribute table (one gather per pass instead of one per attribute).
+_REST, _NECK, _SCALP, _NOISE, _DIFF, _DIFF_BACK, _SPEC = slice(0, 3), 3, 4, 5, 6, 7, 8
 
 
-def _packed(head: Head) -> np.ndarray:
-    """(N, 14) float32: rest xyz, neck score, scalp score, albedo noise, position, normal, key light, AO."""
-    cached = head.meta.get("_packed")
+def _lighting(head: Head) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex diffuse light (front side, back side): view-independent, so baked once per head.
+
+    Wrapped-Lambert key light times its baked visibility (soft shadows), Lambert fill and ambient, both
+    scaled by ambient occlusion. Gouraud-interpolated per pixel: vertices are ~5 mm apart, finer than a
+    pixel at the default framing."""
+    cached = head.meta.get("_diffuse")
     if cached is not None:
         return cached
-    scalp = np.where(np.isfinite(head.scalp), head.scalp, 1e3)
-    table = np.concatenate([
-        head.rest, head.neck_score[:, None], scalp[:, None], head.noise[:, None], head.verts, head.normals,
-        head.key_light[:, None], head.ambient_occlusion[:, None],
-    ], 1).astype(np.float32)  # fmt: skip
-    head.meta["_packed"] = table
-    return table
+    app = head.appearance
+    ld = np.asarray(app.light_dir)
+    fill_d = np.array([-ld[0], 0.2, ld[2]])
+    fill_d /= np.linalg.norm(fill_d)
+    ao, key = head.ambient_occlusion, head.key_light
+    wrap = 0.25
+    out = []
+    for n in (head.normals, -head.normals):
+        ndl = n @ ld
+        out.append((app.ambient * (0.25 + 0.75 * ao) + app.light * key * np.clip((ndl + wrap) / (1 + wrap), 0, None)
+                    + app.fill * ao * np.clip(n @ fill_d, 0, None)).astype(np.float32))
+    head.meta["_diffuse"] = (out[0], out[1])
+    return out[0], out[1]
+
+
+def _specular(head: Head, cam_centre: np.ndarray) -> np.ndarray:
+    """Per-vertex Blinn-Phong sheen for this camera (view-dependent, N values: cheap)."""
+    app = head.appearance
+    ld = np.asarray(app.light_dir)
+    n = head.normals
+    h = _unit(_unit(cam_centre[None, :] - head.verts) + ld)
+    x = np.clip(np.einsum("ij,ij->i", n, h), 0, None)
+    x2 = x * x
+    x8 = (x2 * x2) ** 2
+    part_v = head.meta.get("_vertex_gloss")
+    if part_v is None:
+        gloss_f = np.where(head.part == PART_HAIR, 0.3, 1.0) * np.where(
+            (head.part == PART_EYE_L) | (head.part == PART_EYE_R) | (head.part >= PART_GLASSES), 4.0, 1.0)
+        part_v = np.ones(len(head.verts))
+        part_v[head.faces.ravel()] = np.repeat(gloss_f, 3)
+        head.meta["_vertex_gloss"] = part_v
+    return (app.specular * part_v * x8 * x8 * x8 * (n @ ld > 0) * head.key_light).astype(np.float32)
+
+
+def _table(head: Head, cam_centre: np.ndarray | None) -> np.ndarray:
+    """(N, 9) float32: rest xyz, neck score, scalp score, albedo noise, diffuse, back diffuse, specular.
+    Without a camera, only the first 5 columns (what labels need)."""
+    base = head.meta.get("_table")
+    if base is None:
+        scalp = np.where(np.isfinite(head.scalp), head.scalp, 1e3)
+        d, db = _lighting(head)
+        base = np.concatenate([head.rest, head.neck_score[:, None], scalp[:, None], head.noise[:, None],
+                               d[:, None], db[:, None], np.zeros((len(d), 1))], 1).astype(np.float32)
+        head.meta["_table"] = base
+    if cam_centre is None:
+        return base[:, :5]
+    t = base.copy()
+    t[:, _SPEC] = _specular(head, cam_centre)
+    return t
 
 
 @dataclass
 class _Pixels:
     tri: np.ndarray
     front: np.ndarray
-    attrs: np.ndarray  # (M, 14) interpolated packed attributes (5 when only labels are needed)
+    attrs: np.ndarray  # (M, 9) interpolated attribute table (5 columns when only labels are needed)
     labels: np.ndarray
 
 
-def _classify(head: Head, fr: Fragments, full: bool = True) -> _Pixels:
-    """Labels of hit samples; ``full`` also interpolates what shading needs."""
+def _classify(head: Head, fr: Fragments, cam_centre: np.ndarray | None = None) -> _Pixels:
+    """Labels of hit samples; with ``cam_centre``, also interpolates what shading needs."""
     tri = fr.tri[fr.pix].numpy()
     bary = fr.bary.numpy().astype(np.float32)
-    table = _packed(head)
-    attrs = _interp(table if full else table[:, :5], head.faces[tri], bary)
+    attrs = _interp(_table(head, cam_centre), head.faces[tri], bary)
     rest = attrs[:, _REST]
     lab = head.face_class[tri].copy()
     part = head.part[tri]
@@ -141,13 +186,11 @@ def _class_colours(head: Head) -> np.ndarray:
     return lut
 
 
-def _shade(head: Head, px: _Pixels, cam_centre: np.ndarray) -> np.ndarray:
+def _shade(head: Head, px: _Pixels) -> np.ndarray:
     """Linear RGB (M, 3) of hit samples."""
     app = head.appearance
     lab, part = px.labels, head.part[px.tri]
-    rest, pos, noise = px.attrs[:, _REST], px.attrs[:, _POS], px.attrs[:, _NOISE]
-    n = _unit(px.attrs[:, _NORMAL])
-    n[~px.front] *= -1.0
+    rest, noise = px.attrs[:, _REST], px.attrs[:, _NOISE]
     col = _class_colours(head)[lab] * (1.0 + 0.07 * noise)[:, None]
     brow = np.flatnonzero((lab == C["l_brow"]) | (lab == C["r_brow"]))
     if brow.size:
@@ -182,23 +225,8 @@ def _shade(head: Head, px: _Pixels, cam_centre: np.ndarray) -> np.ndarray:
             e[iris] = np.asarray(app.iris) * (0.8 + 0.4 * (rr[iris] / 0.0058))[:, None]
             e[rr < 0.0024] = 0.01
             col[ei] = e
-    # Lighting, in the head frame: wrapped Lambert key, Lambert fill, ambient, Blinn-Phong sheen.
-    ld = np.asarray(app.light_dir, dtype=np.float32)
-    fill_d = np.array([-ld[0], 0.2, ld[2]], dtype=np.float32)
-    fill_d /= np.linalg.norm(fill_d)
-    ndl = n @ ld
-    wrap = 0.25
-    ao = px.attrs[:, _AO]
-    key = px.attrs[:, _KEY]
-    shade = (app.ambient * (0.25 + 0.75 * ao) + app.light * key * np.clip((ndl + wrap) / (1 + wrap), 0, None)
-             + app.fill * ao * np.clip(n @ fill_d, 0, None))
-    h = _unit(_unit(cam_centre.astype(np.float32)[None, :] - pos) + ld)
-    x = np.clip(np.einsum("ij,ij->i", n, h), 0, None)
-    x2 = x * x
-    x8 = (x2 * x2) ** 2
-    shiny = (part == PART_EYE_L) | (part == PART_EYE_R) | (part >= PART_GLASSES)
-    gloss = np.where(hair | cloth, 0.3, 1.0) * np.where(shiny, 4.0, 1.0)
-    spec = app.specular * gloss * (x8 * x8 * x8) * (ndl > 0) * key
+    shade = np.where(px.front, px.attrs[:, _DIFF], px.attrs[:, _DIFF_BACK])
+    spec = np.where(px.front, px.attrs[:, _SPEC], 0.0)
     return (col * shade[:, None] + spec[:, None]) * np.asarray(app.tint, dtype=np.float32)
 
 
@@ -223,7 +251,7 @@ def render_view(head: Head, camera: Camera, supersample: int = 2, bg_seed: int =
     H, W = camera.height, camera.width
     with single_thread():
         fr = _raster(head, camera, vc)
-        px = _classify(head, fr, full=supersample == 1)
+        px = _classify(head, fr, cam_centre if supersample == 1 else None)
         labels = np.zeros(H * W, np.uint8)
         labels[fr.pix.numpy()] = px.labels
         depth = np.zeros(H * W, np.float32)
@@ -231,11 +259,11 @@ def render_view(head: Head, camera: Camera, supersample: int = 2, bg_seed: int =
         s = supersample
         cam_s = camera.scaled(W * s, H * s)
         frs = _raster(head, cam_s, vc) if s > 1 else fr
-        pxs = _classify(head, frs) if s > 1 else px
+        pxs = _classify(head, frs, cam_centre) if s > 1 else px
     col = background(head.appearance, H * s, W * s, bg_seed).astype(np.float32).reshape(-1, 3)
     cov = np.zeros(H * W * s * s, np.float32)
     hit = frs.pix.numpy()
-    col[hit] = _shade(head, pxs, cam_centre)
+    col[hit] = _shade(head, pxs)
     cov[hit] = 1.0
     col, alpha = _box_down(col.reshape(H * s, W * s, 3), s), _box_down(cov.reshape(H * s, W * s), s)
     return Render(linear_to_srgb_u8(col), labels.reshape(H, W), depth.reshape(H, W), alpha)
