@@ -60,6 +60,14 @@ def ensure_writable(path: str | Path) -> Path:
     return p
 
 
+def check_render_args(size: int, supersample: int) -> None:
+    """Fail fast, before any subject is sampled."""
+    if not 16 <= size <= 4096:
+        raise InvalidConfig(f"size must be in [16, 4096] pixels, got {size}")
+    if not 1 <= supersample <= 4:
+        raise InvalidConfig(f"supersample must be 1..4, got {supersample}")
+
+
 def _depth_png(depth: np.ndarray) -> bytes:
     import io
 
@@ -84,10 +92,9 @@ def write_capture(
 ) -> Capture:
     """Render ``views`` (poses, framed by ``rig``'s distance/fov, or ready cameras) of ``head`` into a
     nerfstudio capture folder; returns the Capture as ``facebench.captures.read_transforms`` reads it."""
+    check_render_args(size, supersample)
     out = ensure_writable(out_dir)
     rig = rig or RigConfig()
-    if size < 16 or size > 4096:
-        raise InvalidConfig(f"size must be in [16, 4096] pixels, got {size}")
     cams = [v if isinstance(v, Camera) else camera_for_pose(v, size, rig.distance, rig.fov) for v in views]
     renders = render_views(head, cams, size=size, supersample=supersample)
     subject = subject or f"synth-{head.seed}"
@@ -144,6 +151,7 @@ def write_captures(
         raise InvalidConfig(f"subjects must be >= 1, got {subjects}")
     if workers < 1:
         raise InvalidConfig(f"workers must be >= 1, got {workers}")
+    check_render_args(size, supersample)
     root = ensure_writable(out)
     rig = rig or RigConfig()
     jobs = [(i, seed, split, str(root), size, rig, head_config, supersample, depth) for i in range(subjects)]
@@ -203,6 +211,9 @@ def render_test_split(
 
     if subjects < 1 or views < 1:
         raise InvalidConfig(f"need at least one subject and one view, got {subjects} × {views}")
+    if workers < 1:
+        raise InvalidConfig(f"workers must be >= 1, got {workers}")
+    check_render_args(size, supersample)
     out = Path(out)
     ensure_writable(out.parent if out.parent != Path("") else Path("."))
     base = rig or RigConfig(mode="random")
