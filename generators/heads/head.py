@@ -155,22 +155,28 @@ def _accessory_meshes(acc: Accessories, verts: np.ndarray, t, reg) -> list:
 
 
 def _neck_ring(v: np.ndarray, rest: np.ndarray, n: int = 40) -> np.ndarray:
-    """A closed loop hugging the base of the neck (3 mm off the skin), sagging 1.5 cm at the front."""
-    band = (rest[:, 1] > 0.09) & (rest[:, 1] < 0.17) & (np.abs(rest[:, 0]) < 0.09)
+    """A closed loop hugging the base of the neck (3 mm off the skin), sagging 1.2 cm at the front.
+
+    Per angle, the loop sits on the outermost skin vertex of a thin horizontal slice (in rest height)
+    of the neck; the slice widens in height only if an angle bin is empty, never to the chin."""
+    band = (rest[:, 1] > 0.1) & (rest[:, 1] < 0.16) & (np.abs(rest[:, 0]) < 0.09)
     v, r = v[band], rest[band]
-    cx, cz = 0.0, float(np.median(v[:, 2]))
-    theta = np.arctan2(v[:, 0] - cx, -(v[:, 2] - cz))  # 0 = front
+    cz = float(np.median(v[:, 2]))
+    theta = np.arctan2(v[:, 0], -(v[:, 2] - cz))  # 0 = front
     ring = []
     for k in range(n):
         a = -np.pi + 2 * np.pi * (k + 0.5) / n
-        y0 = 0.125 + 0.018 * max(np.cos(a), 0.0) ** 2
+        y0 = 0.125 + 0.012 * max(np.cos(a), 0.0) ** 2
         d = np.abs(((theta - a + np.pi) % (2 * np.pi)) - np.pi)
-        sel = (d < np.pi / n * 1.5) & (np.abs(r[:, 1] - y0) < 0.012)
-        if not sel.any():
-            sel = d < np.pi / n * 3
-        rad = np.hypot(v[sel, 0] - cx, v[sel, 2] - cz).max() + 0.003
+        for tol in (0.005, 0.01, 0.02):
+            sel = (d < 1.5 * np.pi / n) & (np.abs(r[:, 1] - y0) < tol)
+            if sel.any():
+                break
+        else:
+            sel = d < 3 * np.pi / n
+        rad = np.hypot(v[sel, 0], v[sel, 2] - cz).max() + 0.003
         y = float(np.median(v[sel, 1]))
-        ring.append([cx + rad * np.sin(a), y, cz - rad * np.cos(a)])
+        ring.append([rad * np.sin(a), y, cz - rad * np.cos(a)])
     return np.asarray(ring)
 
 
@@ -218,6 +224,7 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
         score[hang] = np.maximum(score[hang], 2.0)
         shell_rest = np.concatenate([rest[src], crest])
         pos = np.concatenate([pos, cpos])
+        n_shell_faces, n_curtain_faces = len(sfaces), len(cfaces)
         sfaces = np.concatenate([sfaces, cfaces])
         src_all = np.concatenate([src, np.full(len(cpos), -1)])
         score = np.concatenate([score, np.full(len(cpos), 90.0)])
@@ -250,8 +257,16 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     rest_a = np.concatenate(all_rest)
     # Torso faces are two-sided: the crop leaves a hole at the chest, through which one sees the
     # inside of the shirt. Hair too: its underside shows at the nape from below.
-    torso = rest_a[faces_a].mean(1)[:, 1] > 0.12
-    two_sided = (part_a == PART_HAIR) | ((part_a == PART_SKIN) & torso) | (part_a >= PART_GLASSES)
+    # Two-sided only where an open edge lets one see a back face: the torso near the bust cut (the
+    # inside of the shirt), the hanging hair curtain and the thin accessories. The hair shell is
+    # closed by the scalp beneath it, so its back faces are never visible; culling them saves time.
+    v_all = np.concatenate(all_verts)
+    near_cut = ((v_all[faces_a][..., 1] > CUT_Y - 0.04) | (np.abs(v_all[faces_a][..., 0]) > CUT_X - 0.04)).any(1)
+    curtain = np.zeros(len(faces_a), bool)
+    if hair.present:
+        k = len(t.faces)
+        curtain[k + n_shell_faces: k + n_shell_faces + n_curtain_faces] = True
+    two_sided = curtain | ((part_a == PART_SKIN) & near_cut) | (part_a >= PART_GLASSES)
     bias = np.where(part_a == PART_HAIR, HAIR_DEPTH_BIAS, 0.0)
     from generators.heads.mesh import PART_EYE_L, PART_EYE_R
 
