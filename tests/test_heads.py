@@ -224,3 +224,19 @@ def test_rasterizer_square_and_z_order():
     near_px = (tri >= 2).sum()
     assert near_px == 16  # ±2 px square: centres 8.5..11.5
     np.testing.assert_allclose(fr.depth.min().item(), 1.0)
+
+
+def test_subjects_vary():
+    """Different seeds give different shapes; tones and styles span their ranges."""
+    from generators.heads.appearance import sample_appearance
+    from generators.heads.hair import sample_hair_style
+    from generators.heads.identity import identity_vertices, sample_identity
+
+    a, b = (identity_vertices(sample_identity(s)) for s in (0, 1))
+    assert np.sqrt(((a - b) ** 2).sum(1)).mean() > 0.05  # decimetres: > 5 mm on average
+    tones = [sample_appearance(np.random.default_rng(s), 0.3).skin_tone for s in range(200)]
+    assert min(tones) < 0.05 and max(tones) > 0.95
+    kinds = {sample_hair_style(np.random.default_rng(s), s % 2, 0.5).kind for s in range(60)}
+    assert kinds == {"bald", "buzz", "short", "medium", "long"}
+    names = {sample_identity(s).expression_name for s in range(60)}
+    assert len(names) >= 6

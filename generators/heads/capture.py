@@ -14,6 +14,7 @@ split's subjects are never the ones ``facebench heads`` renders for training wit
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -32,6 +33,8 @@ from generators.heads.render import Render, render_views
 from generators.heads.rig import RigConfig, camera_for_pose, rig_poses
 
 SPLIT_CODES = {"train": 1, "validation": 2, "test": 3}
+# Worker processes are spawned, not forked: a fork after torch/OpenMP has run in the parent can hang.
+_SPAWN = multiprocessing.get_context("spawn")
 GENERATOR = "facebench.heads"
 
 
@@ -162,7 +165,7 @@ def write_captures(
             if progress:
                 progress(1)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_SPAWN) as ex:
             for name in ex.map(_one_subject, jobs):
                 names.append(name)
                 if progress:
@@ -227,7 +230,7 @@ def render_test_split(
             if progress:
                 progress(1)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_SPAWN) as ex:
             for part in ex.map(_test_samples, jobs):
                 samples += part
                 if progress:
