@@ -57,7 +57,8 @@ class HeadConfig:
 class Head:
     """Renderable subject. Per vertex: ``verts`` (head frame, metres), ``rest`` (template position,
     drives per-pixel region rules and textures), ``normals``, ``neck_score``, ``scalp`` (hair score,
-    +inf off the hair shell), ``noise`` (albedo variation). Per face: ``faces``, ``part``,
+    +inf off the hair shell), ``noise`` (albedo multiplier: smooth variation, darker lash line). Per face:
+    ``faces``, ``part``,
     ``face_class`` (a FACEBENCH id, or ``SURFACE`` for per-pixel rules), ``two_sided``, ``depth_bias``."""
 
     seed: int
@@ -120,14 +121,35 @@ def _sample_collar(rng: np.random.Generator) -> CollarStyle:
     )
 
 
+def _lash_line(rest: np.ndarray, part: np.ndarray, faces: np.ndarray, t, reg) -> np.ndarray:
+    """Albedo multiplier darkening the eyelid margins (lashes), strongest on the upper lid: skin
+    vertices within 3.5 mm (rest) of the eye-socket faces. 1 elsewhere."""
+    from scipy.spatial import cKDTree
+
+    from generators.heads.regions import C
+
+    sock = np.unique(t.faces[((reg.face_class == C["l_eye"]) | (reg.face_class == C["r_eye"]))
+                             & (t.part == PART_SKIN)])
+    out = np.ones(len(rest), np.float32)
+    if sock.size == 0:
+        return out
+    skin_v = np.unique(faces[part == PART_SKIN])
+    d, idx = cKDTree(t.rest[sock]).query(rest[skin_v])
+    w = np.clip(1.0 - d / 0.0035, 0.0, 1.0)
+    upper = rest[skin_v, 1] < t.rest[sock][idx, 1] + 0.001
+    w = w * np.where(upper, 1.0, 0.45)
+    out[skin_v] = 1.0 - 0.6 * w
+    return out
+
+
 def _albedo_noise(rest: np.ndarray, phase: tuple[float, ...]) -> np.ndarray:
-    """Smooth blotchy variation in [-1, 1] (a few sinusoids; symmetric in x)."""
+    """Albedo multiplier around 1: smooth blotchy variation of ±7 % (a few sinusoids; symmetric in x)."""
     ax = np.abs(rest[:, 0])
     y, z = rest[:, 1], rest[:, 2]
     n = (np.sin(90 * ax + 70 * y + phase[0]) * np.sin(80 * z - 60 * y + phase[1])
          + 0.6 * np.sin(210 * ax - 170 * z + phase[2]) * np.sin(190 * y + phase[3])
          + 0.4 * np.sin(430 * y + 380 * ax + phase[4]) * np.sin(400 * z + phase[5]))
-    return (n / 2.0).astype(np.float32)
+    return (1.0 + 0.07 * n / 2.0).astype(np.float32)
 
 
 def _accessory_meshes(acc: Accessories, verts: np.ndarray, t, reg) -> list:
@@ -285,7 +307,8 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
         seed=seed, identity=ident, appearance=app, hair=hair, brows=brows, collar=collar,
         verts=all_v, rest=rest_a, normals=all_n,
         neck_score=np.concatenate(neck), scalp=np.concatenate(scalp),
-        noise=_albedo_noise(rest_a, app.noise_phase), faces=faces_a, part=part_a,
+        noise=_albedo_noise(rest_a, app.noise_phase) * _lash_line(rest_a, part_a, faces_a, t, reg),
+        faces=faces_a, part=part_a,
         face_class=np.concatenate(fclass), two_sided=two_sided, depth_bias=bias, accessories=acc,
         eye_centres=np.stack(eye_c), key_light=key, ambient_occlusion=ao,
     )  # fmt: skip

@@ -8,7 +8,8 @@ Two rasterisations per view (raster.py):
   background and box-filtered, so RGB edges are anti-aliased; alpha is the covered fraction.
 
 Per pixel, attributes are interpolated with perspective-correct barycentrics: rest position (for
-region rules, brows, iris, cloth stripes), normal, neck and scalp scores, albedo noise.
+region rules, brows, iris, cloth stripes), neck and scalp scores, an albedo multiplier, and
+per-vertex lighting (diffuse baked per head, specular per view).
 
 Torch runs single-threaded inside this module: the tensors are small (< 1M elements) and OpenMP's
 fork/join costs more than it saves, especially on a shared 2-core machine. Parallelism comes from
@@ -117,7 +118,7 @@ def _specular(head: Head, cam_centre: np.ndarray) -> np.ndarray:
 
 
 def _table(head: Head, cam_centre: np.ndarray | None) -> np.ndarray:
-    """(N, 9) float32: rest xyz, neck score, scalp score, albedo noise, diffuse, back diffuse, specular.
+    """(N, 9) float32: rest xyz, neck score, scalp score, albedo multiplier, diffuse, back diffuse, specular.
     Without a camera, only the first 5 columns (what labels need)."""
     base = head.meta.get("_table")
     if base is None:
@@ -191,7 +192,7 @@ def _shade(head: Head, px: _Pixels) -> np.ndarray:
     app = head.appearance
     lab, part = px.labels, head.part[px.tri]
     rest, noise = px.attrs[:, _REST], px.attrs[:, _NOISE]
-    col = _class_colours(head)[lab] * (1.0 + 0.07 * noise)[:, None]
+    col = _class_colours(head)[lab] * noise[:, None]
     brow = np.flatnonzero((lab == C["l_brow"]) | (lab == C["r_brow"]))
     if brow.size:
         r = rest[brow]
@@ -204,7 +205,7 @@ def _shade(head: Head, px: _Pixels) -> np.ndarray:
         r = rest[hi]
         az = np.arctan2(r[:, 0], -r[:, 2])
         streak = np.sin(260.0 * az + 8.0 * np.sin(40.0 * r[:, 1])) * 0.5 + np.sin(610.0 * az + 2.0) * 0.25
-        col[hi] *= (0.8 + 0.3 * streak)[:, None] / (1.0 + 0.07 * noise[hi, None]) * (1.0 + 0.1 * noise[hi, None])
+        col[hi] *= (0.8 + 0.3 * streak)[:, None]
     cloth = lab == C["cloth"]
     ci = np.flatnonzero(cloth)
     if ci.size:
