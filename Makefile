@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps anny==0.6.2 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import torch, facebench, gsplat; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	@# Browser tests (study page, leaderboard page) drive Debian's Chromium; install it when we may (root + apt).
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) ; } || \
+	  echo "note: chromium/chromedriver not installed; browser tests will be skipped"
 	touch $(STAMP)
 
 test: setup

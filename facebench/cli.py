@@ -96,6 +96,25 @@ def download(
     typer.echo(str(path))
 
 
+def _mount() -> None:
+    """Attach the other floors' commands. Their modules import only typer at the top, so --help stays instant."""
+    from baselines.cli import export_onnx_command, predict_command, train_command
+    from facebench.study.cli import study_app
+    from generators.heads.cli import heads_command
+    from leaderboard.cli import leaderboard_app, submit_command
+
+    app.command("heads")(heads_command)
+    app.command("train")(train_command)
+    app.command("predict")(predict_command)
+    app.command("export-onnx")(export_onnx_command)
+    app.command("submit")(submit_command)
+    app.add_typer(study_app, name="study")
+    app.add_typer(leaderboard_app, name="leaderboard")
+
+
+_mount()
+
+
 def main() -> None:
     """Entry point: typer handles usage errors (exit 2); user mistakes become one line and exit 2."""
     from facebench.errors import FacebenchError

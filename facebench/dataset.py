@@ -138,6 +138,11 @@ def write_shards(rows: list[dict[str, Any]], data_dir: Path, split: str, rows_pe
     return paths
 
 
+def samples_table(samples: Iterable[Sample], labels: LabelSet = FACEBENCH) -> pa.Table:
+    """Validated, encoded rows as an Arrow table in the dataset schema (for parts written before assembly)."""
+    return pa.Table.from_pylist([_row(s, labels) for s in samples], schema=SCHEMA)
+
+
 def build_dataset(
     splits: dict[str, Iterable[Sample]],
     out: str | Path,
@@ -147,6 +152,20 @@ def build_dataset(
     overwrite: bool = False,
 ) -> Path:
     """Write a dataset folder atomically: everything goes to a temp folder, then one rename."""
+    tables = {split: samples_table(samples, labels) for split, samples in splits.items()}
+    return build_dataset_from_tables(tables, out, info, labels, rows_per_shard, overwrite)
+
+
+def build_dataset_from_tables(
+    splits: dict[str, list[pa.Table] | pa.Table],
+    out: str | Path,
+    info: DatasetInfo | None = None,
+    labels: LabelSet = FACEBENCH,
+    rows_per_shard: int = 500,
+    overwrite: bool = False,
+) -> Path:
+    """Assemble already-encoded parts (``samples_table``) into a dataset folder; rows are sorted by id,
+    so the bytes do not depend on the order in which parts were produced."""
     out = Path(out)
     info = info or DatasetInfo()
     if out.exists() and not overwrite:
@@ -156,8 +175,10 @@ def build_dataset(
     try:
         (tmp / "data").mkdir()
         counts: dict[str, dict[str, int]] = {}
-        for split, samples in splits.items():
-            rows = sorted((_row(s, labels) for s in samples), key=lambda r: r["id"])
+        for split, parts in splits.items():
+            parts = [parts] if isinstance(parts, pa.Table) else parts
+            table = pa.concat_tables([p.select(REQUIRED).cast(SCHEMA) for p in parts]) if parts else SCHEMA.empty_table()
+            rows = sorted(table.to_pylist(), key=lambda r: r["id"])
             ids = [r["id"] for r in rows]
             if len(set(ids)) != len(ids):
                 raise InvalidDataset(f"split {split} has duplicate ids")
