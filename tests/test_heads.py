@@ -240,3 +240,13 @@ def test_subjects_vary():
     assert kinds == {"bald", "buzz", "short", "medium", "long"}
     names = {sample_identity(s).expression_name for s in range(60)}
     assert len(names) >= 6
+
+
+@pytest.mark.parametrize("yaw,pitch", [(0, -45), (-60, -40), (150, -30)])
+def test_no_see_through_holes_from_below(yaw, pitch):
+    """Through the bust cut one sees the inside of the shirt (cloth), never the background."""
+    from scipy import ndimage
+
+    fg = _labels(sample_head(0), yaw, pitch).labels > 0
+    holes = ndimage.binary_fill_holes(fg) & ~fg
+    assert holes.sum() <= 3, holes.sum()
