@@ -113,7 +113,8 @@ def main() -> None:
         train, held, bg, source = scene_views(args.views, args.eval_views, args.size)
     t_data = time.perf_counter() - t0
     cfg = FitConfig(steps=args.steps, seed=args.seed, num_init=args.num_init, background=bg, holdout_every=0,
-                    eval_every=max(1, args.steps // 10), max_seconds=args.seconds, progress=not args.no_progress)
+                    eval_every=max(1, args.steps // 10), max_seconds=args.seconds, progress=not args.no_progress,
+                    use_compile=args.compile)
     t1 = time.perf_counter()
     model = fit(train, cfg, eval_views=held)
     t_fit = time.perf_counter() - t1

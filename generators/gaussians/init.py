@@ -64,6 +64,18 @@ def carve(points: Tensor, viewmats, Ks, alphas: list[Tensor], threshold: float =
     return keep & seen
 
 
+def near_surface(points: Tensor, viewmats, Ks, alphas: list[Tensor], step: float) -> Tensor:
+    """Mask of hull points within ``step`` of the hull's boundary (some axis-offset neighbour is outside).
+
+    Why: only the surface is visible, and interior Gaussians cost compositing work while learning little.
+    """
+    offsets = torch.cat([torch.eye(3), -torch.eye(3)]) * step
+    edge = torch.zeros(len(points), dtype=torch.bool)
+    for off in offsets:
+        edge |= ~carve(points + off, viewmats, Ks, alphas)
+    return edge
+
+
 def mean_colors(points: Tensor, viewmats, Ks, images: list[Tensor]) -> Tensor:
     """Average colour ``[N, 3]`` of each point's pixel over the views that see it (occlusion ignored)."""
     total = torch.zeros(len(points), 3)

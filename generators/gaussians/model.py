@@ -109,6 +109,7 @@ class GaussianModel:
         background: Tensor | None = None,
         sh_degree: int | None = None,
         backend: Backend = "auto",
+        use_compile: bool = False,
         return_meta: bool = False,
     ) -> Render:
         """Render RGB and/or features in one rasterization (channels are nearly free on the CPU path).
@@ -127,7 +128,7 @@ class GaussianModel:
         image, alpha, depth, meta = rasterize(
             self.means, self.quats, self.scales, self.opacities, colors,
             viewmat.to(dev, self.means.dtype), K.to(dev, self.means.dtype), width, height,
-            backend=backend, return_meta=True,
+            backend=backend, use_compile=use_compile, return_meta=True,
         )  # fmt: skip
         rgb = image[:3] if what in ("rgb", "both") else None
         feats = image[3:] if what == "both" else (image if what == "features" else None)

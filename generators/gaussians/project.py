@@ -65,18 +65,20 @@ def project(
     """
     rot, t = viewmat[:3, :3], viewmat[:3, 3]
     mc = means @ rot.T + t
-    cov_c = rot @ covariance(quats, scales) @ rot.T
     tx, ty, tz = mc.unbind(-1)
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     tan_x, tan_y = 0.5 * width / fx, 0.5 * height / fy
     u = (tx / tz).clamp(-(cx / fx + 0.3 * tan_x), (width - cx) / fx + 0.3 * tan_x)
     v = (ty / tz).clamp(-(cy / fy + 0.3 * tan_y), (height - cy) / fy + 0.3 * tan_y)
-    zero = torch.zeros_like(tz)
-    jac = torch.stack([fx / tz, zero, -fx * u / tz, zero, fy / tz, -fy * v / tz], -1).reshape(-1, 2, 3)
-    cov2d = jac @ cov_c @ jac.transpose(1, 2)
-    sxx = cov2d[:, 0, 0] + eps2d
-    syy = cov2d[:, 1, 1] + eps2d
-    sxy = 0.5 * (cov2d[:, 0, 1] + cov2d[:, 1, 0])
+    # cov2d = J W Σ Wᵀ Jᵀ = (T M)(T M)ᵀ with T = J W [N,2,3] and M = R S [N,3,3]; written out elementwise
+    # because batched 3x3 matmuls are slow on the CPU.
+    tmat = torch.stack([(fx / tz)[:, None] * (rot[0] - u[:, None] * rot[2]),
+                        (fy / tz)[:, None] * (rot[1] - v[:, None] * rot[2])], 1)
+    m = quat_to_rotmat(quats) * scales[:, None, :]
+    tm = (tmat[:, :, :, None] * m[:, None, :, :]).sum(2)  # [N, 2, 3]
+    sxx = (tm[:, 0] * tm[:, 0]).sum(-1) + eps2d
+    syy = (tm[:, 1] * tm[:, 1]).sum(-1) + eps2d
+    sxy = (tm[:, 0] * tm[:, 1]).sum(-1)
     det = (sxx * syy - sxy * sxy).clamp_min(1e-10)
     conics = torch.stack([syy / det, -sxy / det, sxx / det], -1)
     means2d = (mc @ K[:2, :3].T) / tz[:, None]
