@@ -116,6 +116,16 @@ def save_checkpoint(
 
     ``dtype=torch.float16`` halves the file (for shipping); loading casts back to float32.
     """
+    return save_state(path, model.state_dict(), config, dtype)
+
+
+def save_state(
+    path: str | Path,
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """``save_checkpoint`` for a bare state dict."""
     p = Path(path)
     weights, config_path = (
         (p, p.with_suffix(".json"))
@@ -124,7 +134,7 @@ def save_checkpoint(
     )
     tensors = {
         k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().clone()
-        for k, v in model.state_dict().items()
+        for k, v in state.items()
     }
     data = save_safetensors(
         tensors, metadata={"format": FORMAT, "architecture": str(config.get("architecture"))}
@@ -181,3 +191,9 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: str | 
             hint="check the architecture, width and number of classes",
         )
     model.load_state_dict(state, strict=True)
+
+
+def convert(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16) -> Path:
+    """Re-save a verified checkpoint (e.g. in fp16, for shipping): same config, new weights sha256."""
+    state, config = load_state(src)
+    return save_state(dst, state, {k: v for k, v in config.items() if k not in ("format", "weights")}, dtype)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from baselines.augment import NO_AUGMENT, AugmentConfig, augment
-from baselines.checkpoint import load_state, save_checkpoint
+from baselines.checkpoint import convert, load_state, save_checkpoint
 from baselines.loss import ohem_cross_entropy
 from baselines.models import MODELS, build_model
 from baselines.predict import TorchParser, load_parser, predict_dataset
@@ -252,6 +252,10 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
     save_checkpoint(tmp_path / "small.safetensors", model, config, dtype=torch.float16)
     assert (tmp_path / "small.json").exists()
     assert load_parser(str(tmp_path / "small.safetensors")).predict(images)[0].shape == (64, 64)
+    convert(tmp_path / "ck", tmp_path / "conv.safetensors")  # what ships in baselines/weights/
+    small, conv = load_state(tmp_path / "small.safetensors"), load_state(tmp_path / "conv.safetensors")
+    assert all(torch.equal(small[0][k], conv[0][k]) for k in small[0])
+    assert conv[1]["weights"]["dtype"] == "float16" and conv[1]["architecture"] == name
 
 
 def test_tampered_and_pickled_checkpoints_are_refused(tmp_path):
