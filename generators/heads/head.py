@@ -279,15 +279,15 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     rest_a = np.concatenate(all_rest)
     # Torso faces are two-sided: the crop leaves a hole at the chest, through which one sees the
     # inside of the shirt. Hair too: its underside shows at the nape from below.
-    # Two-sided only where an open edge lets one see a back face: the torso (through the bust cut,
-    # from below, one sees the inside of the shirt), the hanging hair curtain and the thin
-    # accessories. The hair shell is closed by the scalp beneath it: its back faces are culled.
+    # Two-sided where a back face can show: the torso (through the bust cut, from below, one sees the
+    # inside of the shirt), hair (at grazing angles lumpy shell triangles flip while the scalp under
+    # them does not; the curtain hangs free) and the thin accessories.
     torso = rest_a[faces_a].mean(1)[:, 1] > 0.12
     curtain = np.zeros(len(faces_a), bool)
     if hair.present:
         k = len(t.faces)
         curtain[k + n_shell_faces: k + n_shell_faces + n_curtain_faces] = True
-    two_sided = curtain | ((part_a == PART_SKIN) & torso) | (part_a >= PART_GLASSES)
+    two_sided = curtain | (part_a == PART_HAIR) | ((part_a == PART_SKIN) & torso) | (part_a >= PART_GLASSES)
     bias = np.where(part_a == PART_HAIR, HAIR_DEPTH_BIAS, 0.0)
     from generators.heads.mesh import PART_EYE_L, PART_EYE_R
 

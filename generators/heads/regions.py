@@ -157,8 +157,34 @@ def template_regions() -> Regions:
     y, z = t.rest[:, 1], t.rest[:, 2]
     gate = np.clip((y - 0.035) / 0.02, 0.0, 1.0) * np.clip((0.03 - z) / 0.03, 0.0, 1.0)
     jaw = gate * (n[:, 1] - JAW_NORMAL) - (1.0 - gate) * 0.2
-    neck = np.maximum(NECK_THRESHOLD - head, jaw).astype(np.float32)
+    neck = _smooth(np.maximum(NECK_THRESHOLD - head, jaw), t.faces, iterations=12)
+    neck = np.maximum(neck, neck[_template_mirror(t)]).astype(np.float32)
     return Regions(face_class=cls, neck_score=neck, ear_weight=ear)
+
+
+def _smooth(values: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndarray:
+    """Average each vertex with its mesh neighbours ``iterations`` times: a smoother jaw line."""
+    from scipy.sparse import coo_matrix
+
+    n = len(values)
+    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
+    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
+    adj = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    adj.data[:] = 1.0
+    deg = np.asarray(adj.sum(1)).ravel()
+    v = values.astype(np.float64)
+    for _ in range(iterations):
+        v = 0.5 * v + 0.5 * (adj @ v) / np.maximum(deg, 1)
+    return v
+
+
+def _template_mirror(t) -> np.ndarray:
+    """Template vertex id of each template vertex's mirror image."""
+    m = mirror_pairs()
+    inv = np.full(m.shape[0], -1, dtype=np.int64)
+    inv[t.base_ids] = np.arange(len(t.base_ids))
+    out = inv[m[t.base_ids]]
+    return np.where(out >= 0, out, np.arange(len(t.base_ids)))
 
 
 # Classes owned by accessory parts added per head (hair is resolved per pixel, see render.py).
