@@ -120,6 +120,15 @@ def test_accessories_have_their_classes():
     assert (front == C["cloth"]).sum() > 100
 
 
+def test_hat_covers_the_crown():
+    head = sample_head(2, HeadConfig(hair="short", p_hat=1.0))
+    assert head.accessories.hat
+    top = _labels(head, 0, 50).labels
+    back = _labels(head, 180, 0).labels
+    assert (top == C["hat"]).sum() > (top == C["hair"]).sum()
+    assert (back == C["hat"]).sum() > 300 and (back == C["hair"]).sum() > 0
+
+
 def test_frontal_left_right_on_the_expected_image_side(short_open):
     """Frontal camera: the subject's left is on the image's right."""
     lab = _labels(short_open, 0).labels

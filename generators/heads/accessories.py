@@ -1,4 +1,5 @@
-"""Accessories with their own classes: glasses (``eye_g``), earrings (``ear_r``), necklace (``neck_l``).
+"""Accessories with their own classes: glasses (``eye_g``), earrings (``ear_r``), necklace (``neck_l``);
+the knit cap (``hat``) is a shell like the hair and lives in hair.py.
 
 Built per head from the deformed geometry, symmetric in x (so mirrored views stay exact):
 
@@ -31,13 +32,14 @@ class Accessories:
     frame_b: float = 0.018  # lens half-height
     earrings: str = "none"  # none | stud | hoop
     necklace: bool = False
+    hat: bool = False
 
     def to_json(self) -> dict:
-        return {"glasses": self.glasses, "earrings": self.earrings, "necklace": self.necklace}
+        return {"glasses": self.glasses, "earrings": self.earrings, "necklace": self.necklace, "hat": self.hat}
 
 
 def sample_accessories(rng: np.random.Generator, gender: float, p_glasses: float, p_earrings: float,
-                       p_necklace: float) -> Accessories:
+                       p_necklace: float, p_hat: float = 0.0) -> Accessories:
     female = gender < 0.5
     g = "none"
     if rng.random() < p_glasses:
@@ -47,7 +49,9 @@ def sample_accessories(rng: np.random.Generator, gender: float, p_glasses: float
     if rng.random() < p_earrings ** (0.6 if female else 2.5):
         e = "hoop" if rng.random() < 0.4 else "stud"
     n = bool(rng.random() < p_necklace ** (0.7 if female else 1.8))
-    return Accessories(g, float(rng.uniform(0.022, 0.028)), float(rng.uniform(0.015, 0.021)), e, n)
+    fa, fb = float(rng.uniform(0.022, 0.028)), float(rng.uniform(0.015, 0.021))
+    hat = bool(rng.random() < p_hat)
+    return Accessories(g, fa, fb, e, n, hat)
 
 
 def _strip(a: np.ndarray, b: np.ndarray, up: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:

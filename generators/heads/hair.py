@@ -188,3 +188,35 @@ def build_curtain(
     f = np.concatenate([np.stack([b, a, am], 1), np.stack([b, am, bm], 1),
                         np.stack([bm, am, ae], 1), np.stack([bm, ae, be], 1)])
     return np.concatenate([mid, end]), np.concatenate([r_mid, r_end]), f, verts
+
+
+def build_hat(
+    verts: np.ndarray,
+    normals: np.ndarray,
+    rest: np.ndarray,
+    faces: np.ndarray,
+    allowed: np.ndarray,
+    ear_weight: np.ndarray,
+    hair: HairStyle,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A knit cap: a thick shell over the crown (rest elevation above a seeded rim line), sitting on top
+    of the hair shell. Only faces entirely inside the rim are kept, so the rim is an open edge whose
+    underside shows from below (the shell is two-sided). Returns (source ids, positions, faces)."""
+    rim = rng.uniform(24, 34)
+    back = rng.uniform(-5, 12)
+    style = HairStyle(kind="hat", hairline=(rim, rim - 2, rim - 6, (rim + back) / 2, back, back),
+                      thickness_top=float(rng.uniform(0.012, 0.02)), thickness_side=0.01, thickness_back=0.012,
+                      ramp=1.0, lumps=0.05)
+    score = scalp_score(rest, style)
+    inside = allowed & (score[faces] > 0).all(1)
+    sel = faces[inside]
+    src = np.unique(sel)
+    local = np.full(len(verts), -1, dtype=np.int64)
+    local[src] = np.arange(len(src))
+    under = np.zeros(len(src))
+    if hair.present:
+        under = thickness(rest[src], scalp_score(rest[src], hair), ear_weight[src], hair)
+    t = under + thickness(rest[src], score[src], ear_weight[src], style) + 0.002
+    pos = verts[src] + normals[src] * t[:, None]
+    return src, pos, local[sel]

@@ -15,7 +15,7 @@ from facebench.errors import InvalidConfig
 from generators.heads.accessories import Accessories, earrings, glasses, necklace, sample_accessories
 from generators.heads.appearance import Appearance, AppearanceConfig, sample_appearance
 from generators.heads.assets import load_target
-from generators.heads.hair import STYLES, HairStyle, build_curtain, build_shell, sample_hair_style
+from generators.heads.hair import STYLES, HairStyle, build_curtain, build_hat, build_shell, sample_hair_style
 from generators.heads.identity import Identity, IdentityConfig, identity_vertices, sample_identity
 from generators.heads.mesh import (
     CUT_X,
@@ -23,6 +23,7 @@ from generators.heads.mesh import (
     MH_TO_HEAD,
     PART_GLASSES,
     PART_HAIR,
+    PART_HAT,
     PART_SKIN,
     template,
     vertex_normals,
@@ -44,11 +45,12 @@ class HeadConfig:
     p_glasses: float = 0.25
     p_earrings: float = 0.25  # scaled up for women, down for men
     p_necklace: float = 0.15
+    p_hat: float = 0.08
 
     def __post_init__(self) -> None:
         if self.hair != "random" and self.hair not in STYLES:
             raise InvalidConfig(f"unknown hair style {self.hair!r}", hint="use random, " + ", ".join(STYLES))
-        for name in ("p_glasses", "p_earrings", "p_necklace"):
+        for name in ("p_glasses", "p_earrings", "p_necklace", "p_hat"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidConfig(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
 
@@ -228,7 +230,7 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
     brows = _sample_brows(rng_brow, ident.gender)
     collar = _sample_collar(rng_collar)
     app = sample_appearance(rng_app, ident.age, cfg.appearance)
-    acc = sample_accessories(rng_acc, ident.gender, cfg.p_glasses, cfg.p_earrings, cfg.p_necklace)
+    acc = sample_accessories(rng_acc, ident.gender, cfg.p_glasses, cfg.p_earrings, cfg.p_necklace, cfg.p_hat)
 
     faces = [t.faces]
     part = [t.part]
@@ -261,6 +263,10 @@ def sample_head(seed: int, config: HeadConfig | None = None) -> Head:
         part.append(np.full(len(sfaces), PART_HAIR, np.uint8))
         fclass.append(np.full(len(sfaces), SURFACE, np.uint8))
     extra = _accessory_meshes(acc, verts, t, reg)
+    if acc.hat:
+        allowed = (t.part == PART_SKIN) & (reg.face_class == SURFACE)
+        hsrc, hpos, hfaces = build_hat(verts, normals, rest, t.faces, allowed, reg.ear_weight, hair, rng_acc)
+        extra.append((hpos, hfaces, np.full(len(hfaces), PART_HAT, np.uint8)))
     off = sum(len(v) for v in all_verts)
     for v, f, p in extra:
         if len(f) == 0:

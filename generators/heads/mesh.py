@@ -24,7 +24,7 @@ from generators.heads.assets import load_base_obj, load_target
 
 # Part codes carried per triangle; regions.py turns them (plus per-pixel rules) into classes.
 (PART_SKIN, PART_EYE_L, PART_EYE_R, PART_TEETH, PART_TONGUE, PART_HAIR, PART_GLASSES, PART_EARRING, PART_LENS,
- PART_NECKLACE) = range(10)
+ PART_NECKLACE, PART_HAT) = range(11)
 
 MH_TO_HEAD = np.diag([0.1, -0.1, -0.1])
 CHEST_CUT_DM = 3.9  # keep body quads with a vertex above this MakeHuman height (decimetres)

@@ -46,6 +46,7 @@ from generators.heads.mesh import (
     PART_EYE_L,
     PART_EYE_R,
     PART_GLASSES,
+    PART_HAT,
     PART_LENS,
     PART_NECKLACE,
     PART_SKIN,
@@ -188,7 +189,8 @@ def _template_mirror(t) -> np.ndarray:
 
 
 # Classes owned by accessory parts added per head (hair is resolved per pixel, see render.py).
-PART_CLASS = {PART_GLASSES: C["eye_g"], PART_LENS: C["eye_g"], PART_EARRING: C["ear_r"], PART_NECKLACE: C["neck_l"]}
+PART_CLASS = {PART_GLASSES: C["eye_g"], PART_LENS: C["eye_g"], PART_EARRING: C["ear_r"], PART_NECKLACE: C["neck_l"],
+              PART_HAT: C["hat"]}
 
 
 @dataclass(frozen=True)

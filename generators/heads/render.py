@@ -33,6 +33,7 @@ from generators.heads.mesh import (
     PART_EYE_R,
     PART_GLASSES,
     PART_HAIR,
+    PART_HAT,
     PART_LENS,
     PART_SKIN,
     PART_TEETH,
@@ -109,8 +110,9 @@ def _specular(head: Head, cam_centre: np.ndarray) -> np.ndarray:
     x8 = (x2 * x2) ** 2
     part_v = head.meta.get("_vertex_gloss")
     if part_v is None:
-        gloss_f = np.where(head.part == PART_HAIR, 0.3, 1.0) * np.where(
-            (head.part == PART_EYE_L) | (head.part == PART_EYE_R) | (head.part >= PART_GLASSES), 4.0, 1.0)
+        p = head.part
+        shiny = (p == PART_EYE_L) | (p == PART_EYE_R) | ((p >= PART_GLASSES) & (p != PART_HAT))
+        gloss_f = np.where((p == PART_HAIR) | (p == PART_HAT), 0.3, 1.0) * np.where(shiny, 4.0, 1.0)
         part_v = np.ones(len(head.verts))
         part_v[head.faces.ravel()] = np.repeat(gloss_f, 3)
         head.meta["_vertex_gloss"] = part_v
@@ -182,6 +184,7 @@ def _class_colours(head: Head) -> np.ndarray:
         lut[C["hair"]] = np.asarray(app.hair)
         lut[C["eye_g"]] = np.asarray(app.frame)
         lut[C["ear_r"]] = lut[C["neck_l"]] = np.asarray(app.metal)
+        lut[C["hat"]] = np.asarray(app.cloth)[::-1] * 0.8 + 0.02
         lut = lut.astype(np.float32)
         head.meta["_lut"] = lut
     return lut
@@ -214,6 +217,10 @@ def _shade(head: Head, px: _Pixels) -> np.ndarray:
             col[ci[stripe]] *= 1 - app.cloth_stripes
         col[ci[~px.front[ci] & (part[ci] == PART_SKIN)]] *= 0.35
     col[part == PART_LENS] = np.asarray(app.frame, dtype=np.float32) * 0.3 + 0.01
+    hat = np.flatnonzero(lab == C["hat"])
+    if hat.size:  # knit ribs
+        r = rest[hat]
+        col[hat] *= (0.85 + 0.15 * np.sin(900.0 * np.arctan2(r[:, 0], -r[:, 2]) / np.pi))[:, None]
     col[part == PART_TEETH] = (0.62, 0.58, 0.5)
     col[part == PART_TONGUE] = (0.42, 0.1, 0.1)
     for p, k in ((PART_EYE_L, 0), (PART_EYE_R, 1)):
