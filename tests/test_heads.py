@@ -259,3 +259,20 @@ def test_no_see_through_holes_from_below(yaw, pitch):
     fg = _labels(sample_head(0), yaw, pitch).labels > 0
     holes = ndimage.binary_fill_holes(fg) & ~fg
     assert holes.sum() <= 3, holes.sum()
+
+
+def test_clip_mesh_cuts_exactly_along_the_zero_line():
+    from generators.heads.hair import clip_mesh
+
+    # A 4×4 grid of unit squares in the plane z = 0, value = x - 1.5: keep x >= 1.5 (exactly 1.5 × 3 area).
+    g = np.stack(np.meshgrid(np.arange(4.0), np.arange(4.0), indexing="ij"), -1).reshape(-1, 2)
+    verts = np.concatenate([g, np.zeros((16, 1))], 1)
+    idx = np.arange(16).reshape(4, 4)
+    quads = np.stack([idx[:-1, :-1], idx[1:, :-1], idx[1:, 1:], idx[:-1, 1:]], -1).reshape(-1, 4)
+    faces = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    v, f = clip_mesh(verts, faces, verts[:, 0] - 1.5)
+    cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    assert np.allclose(0.5 * np.abs(cross[:, 2]).sum(), 1.5 * 3)
+    assert (np.sign(cross[:, 2]) == np.sign(np.cross(verts[faces[0, 1]] - verts[faces[0, 0]],
+                                                      verts[faces[0, 2]] - verts[faces[0, 0]])[2])).all()
+    assert v[np.unique(f)][:, 0].min() >= 1.5 - 1e-12

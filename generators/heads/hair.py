@@ -201,7 +201,7 @@ def build_hat(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A knit cap: a thick shell over the crown (rest elevation above a seeded rim line), sitting on top
-    of the hair shell. Only faces entirely inside the rim are kept, so the rim is an open edge whose
+    of the hair shell, cut exactly along the rim line (``clip_mesh``); the rim is an open edge whose
     underside shows from below (the shell is two-sided). Returns (source ids, positions, faces)."""
     rim = rng.uniform(24, 34)
     back = rng.uniform(-5, 12)
@@ -209,14 +209,56 @@ def build_hat(
                       thickness_top=float(rng.uniform(0.012, 0.02)), thickness_side=0.01, thickness_back=0.012,
                       ramp=1.0, lumps=0.05)
     score = scalp_score(rest, style)
-    inside = allowed & (score[faces] > 0).all(1)
-    sel = faces[inside]
+    touch = allowed & (score[faces] > 0).any(1)
+    sel = faces[touch]
     src = np.unique(sel)
     local = np.full(len(verts), -1, dtype=np.int64)
     local[src] = np.arange(len(src))
     under = np.zeros(len(src))
     if hair.present:
         under = thickness(rest[src], scalp_score(rest[src], hair), ear_weight[src], hair)
-    t = under + thickness(rest[src], score[src], ear_weight[src], style) + 0.002
+    t = under + style.thickness_top * 0.8 + 0.002
     pos = verts[src] + normals[src] * t[:, None]
-    return src, pos, local[sel]
+    # Cut the rim exactly along the rest-space line score = 0, so it is a smooth curve.
+    pos, faces_c = clip_mesh(pos, local[sel], score[src])
+    return src, pos, faces_c
+
+
+def clip_mesh(verts: np.ndarray, faces: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the part of a triangle mesh where the per-vertex ``value`` (linearly interpolated) is >= 0.
+
+    Triangles that straddle the zero line are cut along it (one triangle or a quad as two), windings
+    kept. Cut points are computed per undirected edge, so neighbours share them exactly (no cracks).
+    Returns (vertices (original + cut points), faces)."""
+    inside = value[faces] >= 0
+    n_in = inside.sum(1)
+    keep = faces[n_in == 3]
+    mixed = faces[(n_in == 1) | (n_in == 2)]
+    if len(mixed) == 0:
+        return verts, keep
+    m_in = value[mixed] >= 0
+    # Rotate each mixed triangle so that its odd vertex (the lone inside, or the lone outside) is first.
+    lone = np.where(m_in.sum(1) == 1, np.argmax(m_in, 1), np.argmax(~m_in, 1))
+    idx = (lone[:, None] + np.arange(3)[None, :]) % 3
+    tri = np.take_along_axis(mixed, idx, 1)
+    one_in = m_in.sum(1) == 1
+    # Cut points on edges (0,1) and (0,2).
+    edges = np.concatenate([tri[:, [0, 1]], tri[:, [0, 2]]])
+    key = np.sort(edges, 1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    a, b = uniq[:, 0], uniq[:, 1]
+    w = value[a] / (value[a] - value[b])
+    pts = verts[a] + w[:, None] * (verts[b] - verts[a])
+    base = len(verts)
+    e01 = base + inv[: len(tri)]
+    e02 = base + inv[len(tri):]
+    v0, v1, v2 = tri[:, 0], tri[:, 1], tri[:, 2]
+    out = [keep]
+    # Lone vertex inside: triangle (v0, e01, e02).
+    out.append(np.stack([v0, e01, e02], 1)[one_in])
+    # Lone vertex outside: quad (e01, v1, v2, e02).
+    q = ~one_in
+    out.append(np.stack([e01, v1, v2], 1)[q])
+    out.append(np.stack([e01, v2, e02], 1)[q])
+    return np.concatenate([verts, pts]), np.concatenate(out)
