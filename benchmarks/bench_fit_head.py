@@ -40,8 +40,14 @@ def head_views(subject: int, n_train: int, n_eval: int, size: int):
     def to_views(cams):
         out = []
         for cam, r in zip(cams, render_views(head, cams), strict=True):
-            out.append(FitView(r.rgb, torch.tensor(cam.world_to_camera, dtype=torch.float32),
-                               torch.tensor(cam.K, dtype=torch.float32), alpha=r.alpha))
+            out.append(
+                FitView(
+                    r.rgb,
+                    torch.tensor(cam.world_to_camera, dtype=torch.float32),
+                    torch.tensor(cam.K, dtype=torch.float32),
+                    alpha=r.alpha,
+                )
+            )
         return out
 
     return to_views(train_cams), to_views(eval_cams), tuple(float(c) for c in bg), f"synthetic head {subject}"
@@ -55,8 +61,10 @@ def scene_views(n_train: int, n_eval: int, size: int):
     scene = random_scene(20_000, "fitted", seed=7)
     K = intrinsics(size, size, 40.0)
     vms = orbit_viewmats(n_train + n_eval, 3.2, seed=0, jitter=0.3)
-    views = [FitView(img, vm, K, alpha=a) for vm, (img, a) in zip(vms, render_scene(scene, vms, K, size, size),
-                                                                   strict=True)]
+    views = [
+        FitView(img, vm, K, alpha=a)
+        for vm, (img, a) in zip(vms, render_scene(scene, vms, K, size, size), strict=True)
+    ]
     return views[n_eval:], views[:n_eval], None, "synthetic Gaussian scene (generators.heads unavailable)"
 
 
@@ -112,9 +120,17 @@ def main() -> None:
     if source is None:
         train, held, bg, source = scene_views(args.views, args.eval_views, args.size)
     t_data = time.perf_counter() - t0
-    cfg = FitConfig(steps=args.steps, seed=args.seed, num_init=args.num_init, background=bg, holdout_every=0,
-                    eval_every=max(1, args.steps // 10), max_seconds=args.seconds, progress=not args.no_progress,
-                    use_compile=args.compile)
+    cfg = FitConfig(
+        steps=args.steps,
+        seed=args.seed,
+        num_init=args.num_init,
+        background=bg,
+        holdout_every=0,
+        eval_every=max(1, args.steps // 10),
+        max_seconds=args.seconds,
+        progress=not args.no_progress,
+        use_compile=args.compile,
+    )
     t1 = time.perf_counter()
     model = fit(train, cfg, eval_views=held)
     t_fit = time.perf_counter() - t1
@@ -123,11 +139,23 @@ def main() -> None:
     side_by_side(model, held, bg, args.png)
     info = model.meta["fit"]
     for h in info["history"]:
-        print(f"step {h['step']:5d}  gaussians {int(h['gaussians']):6d}  held-out PSNR {h['heldout_psnr']:.2f} dB")
-    print(f"data: {source}, {len(train)} train + {len(held)} held-out views at {args.size}², "
-          f"rendered in {t_data:.1f} s; threads {torch.get_num_threads()}")
-    print(json.dumps({"heldout_psnr": round(info["heldout_psnr"], 3), "fit_seconds": round(t_fit, 1),
-                      "steps": info["steps"], "gaussians": len(model), "source": source}))
+        n, psnr = int(h["gaussians"]), h["heldout_psnr"]
+        print(f"step {h['step']:5d}  gaussians {n:6d}  held-out PSNR {psnr:.2f} dB")
+    print(
+        f"data: {source}, {len(train)} train + {len(held)} held-out views at {args.size}², "
+        f"rendered in {t_data:.1f} s; threads {torch.get_num_threads()}"
+    )
+    print(
+        json.dumps(
+            {
+                "heldout_psnr": round(info["heldout_psnr"], 3),
+                "fit_seconds": round(t_fit, 1),
+                "steps": info["steps"],
+                "gaussians": len(model),
+                "source": source,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

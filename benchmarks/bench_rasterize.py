@@ -14,7 +14,9 @@ ball, isotropic scales of one spacing, opacity 0.1); "fitted" stands in for a tr
 an ellipsoid surface, mostly opaque). Camera 3.2 units away, 40° field of view.
 
 Timing: wall clock per forward+backward (loss = sum of image, alpha and depth), median of repeats after
-warm-up. Memory: every case runs in a fresh subprocess; peak_mb is the growth of the process's maximum
+warm-up; "cpu" is the process CPU time of the same calls (with one thread it is immune to waiting for a
+busy machine's CPU, though not to cache contention). The load average is printed before and after.
+Memory: every case runs in a fresh subprocess; peak_mb is the growth of the process's maximum
 resident set size (``resource.getrusage().ru_maxrss``) from just before the first render to the end, so
 it counts everything the rasterizer made resident, allocator slack included. The last line printed is
 the JSON for the headline case (128², 20k Gaussians, 19 channels, fitted scene).
@@ -57,7 +59,7 @@ def _scene(case):
 
 
 def reference_render(means, quats, scales, opacities, colors, viewmat, K, width, height):
-    """gsplat's torch projection + a straightforward tile compositor with autograd; image [D,H,W], alpha, depth."""
+    """gsplat's torch projection, then a plain tile compositor with autograd: image [D,H,W], alpha, depth."""
     import torch
     from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
 
@@ -119,25 +121,38 @@ def worker(case: dict) -> dict:
     params, view, K = _scene(case)
     size = case["size"]
     if case["impl"] == "ours":
+
         def step():
             img, a, d = rasterize(*params, view, K, size, size, backend="torch", use_compile=case["compile"])
             (img.sum() + a.sum() + d.sum()).backward()
     else:
+
         def step():
             img, a, d = reference_render(*params, view, K, size, size)
             (img.sum() + a.sum() + d.sum()).backward()
+
     rss0 = _maxrss_mb()
+    t_warm = time.perf_counter()
     for _ in range(case["warmup"]):
         step()
-    times = []
-    for _ in range(case["repeats"]):
+    t_warm = (time.perf_counter() - t_warm) / max(1, case["warmup"])
+    repeats = max(2, min(case["repeats"], int(20.0 / max(t_warm, 1e-3))))  # ~20 s per case at most
+    times, cpu = [], []
+    for _ in range(repeats):
         for p in params:
             p.grad = None
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - t)
-    out = {"ms": 1000 * statistics.median(times), "ms_min": 1000 * min(times), "peak_mb": _maxrss_mb() - rss0,
-           "threads": torch.get_num_threads()}
+        cpu.append(time.process_time() - c)
+    out = {
+        "ms": 1000 * statistics.median(times),
+        "ms_min": 1000 * min(times),
+        "peak_mb": _maxrss_mb() - rss0,
+        "cpu_ms": 1000 * statistics.median(cpu),
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+    }
     if case["impl"] == "ref" and case.get("check"):
         with torch.no_grad():
             a = rasterize(*params, view, K, size, size, backend="torch")[0]
@@ -169,33 +184,58 @@ def main() -> None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     sizes, counts = ([128], [20000]) if args.quick else ([128, 256], [5000, 20000, 50000])
-    print(f"# load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; threads "
-          f"{args.threads or 'default'}; compile {args.compile}", flush=True)
-    print(f"{'size':>5} {'N':>6} {'ch':>3} {'scene':>7} | {'ours ms':>8} {'min':>7} {'MB':>6} | "
-          f"{'ref ms':>8} {'MB':>6} {'ratio':>6} {'max|diff|':>9}", flush=True)
+    print(
+        f"# load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; threads "
+        f"{args.threads or 'default'}; compile {args.compile}",
+        flush=True,
+    )
+    print(
+        f"{'size':>5} {'N':>6} {'ch':>3} {'scene':>7} | {'ours ms':>8} {'min':>7} {'cpu':>7} {'MB':>6} | "
+        f"{'ref ms':>8} {'cpu':>7} {'MB':>6} {'ratio':>6} {'max|diff|':>9}",
+        flush=True,
+    )
     headline = None
     for size in sizes:
         for n in counts:
             for kind in ("fresh", "fitted"):
                 for ch in (3, 19):
                     base = {"size": size, "n": n, "kind": kind, "channels": ch, "threads": args.threads}
-                    ours = run_case({**base, "impl": "ours", "compile": args.compile, "warmup": 2,
-                                     "repeats": args.repeats})
+                    ours = run_case(
+                        {
+                            **base,
+                            "impl": "ours",
+                            "compile": args.compile,
+                            "warmup": 2,
+                            "repeats": args.repeats,
+                        }
+                    )
                     ref = None
                     if not args.no_ref:
-                        ref = run_case({**base, "impl": "ref", "warmup": 1, "repeats": args.ref_repeats,
-                                        "check": True})
+                        ref = run_case(
+                            {**base, "impl": "ref", "warmup": 1, "repeats": args.ref_repeats, "check": True}
+                        )
                     ratio = ref["ms"] / ours["ms"] if ref else float("nan")
                     line = f"{size:>5} {n:>6} {ch:>3} {kind:>7} | {ours['ms']:8.1f} {ours['ms_min']:7.1f} "
-                    line += f"{ours['peak_mb']:6.0f} | "
-                    line += (f"{ref['ms']:8.1f} {ref['peak_mb']:6.0f} {ratio:6.1f} {ref['max_abs_diff']:9.1e}"
-                             if ref else "       -      -      -         -")
+                    line += f"{ours['cpu_ms']:7.1f} {ours['peak_mb']:6.0f} | "
+                    line += (
+                        f"{ref['ms']:8.1f} {ref['cpu_ms']:7.1f} {ref['peak_mb']:6.0f} {ratio:6.1f} "
+                        f"{ref['max_abs_diff']:9.1e}"
+                        if ref
+                        else "       -       -      -      -         -"
+                    )
                     print(line, flush=True)
-                    if base["size"] == HEADLINE["size"] and n == HEADLINE["n"] and ch == HEADLINE["channels"] \
-                            and kind == HEADLINE["kind"]:
-                        headline = {"fwd_bwd_ms": round(ours["ms"], 1),
-                                    "ratio_vs_gsplat_ref": round(ratio, 1) if ref else None,
-                                    "peak_mb": round(ours["peak_mb"], 1)}
+                    if (
+                        base["size"] == HEADLINE["size"]
+                        and n == HEADLINE["n"]
+                        and ch == HEADLINE["channels"]
+                        and kind == HEADLINE["kind"]
+                    ):
+                        headline = {
+                            "fwd_bwd_ms": round(ours["ms"], 1),
+                            "ratio_vs_gsplat_ref": round(ratio, 1) if ref else None,
+                            "peak_mb": round(ours["peak_mb"], 1),
+                        }
+    print(f"# load average after: {os.getloadavg()[0]:.2f}", flush=True)
     print(json.dumps(headline))
 
 

@@ -29,14 +29,21 @@ def scene_views():
     scene = random_scene(800, "fitted", seed=3)
     K = intrinsics(RES, RES, 40.0)
     vms = orbit_viewmats(10, 3.2, seed=0)
-    views = [FitView(img, vm, K, alpha=a) for vm, (img, a) in zip(vms, render_scene(scene, vms, K, RES, RES),
-                                                                   strict=True)]
+    views = [
+        FitView(img, vm, K, alpha=a)
+        for vm, (img, a) in zip(vms, render_scene(scene, vms, K, RES, RES), strict=True)
+    ]
     return scene, views
 
 
 def _cfg(**kw):
-    base = dict(steps=30, num_init=300, progress=False, holdout_every=5,
-                densify=DensifyConfig(start=10, every=10, stop=25, reset_every=20, grad_threshold=1e-4))
+    base = dict(
+        steps=30,
+        num_init=300,
+        progress=False,
+        holdout_every=5,
+        densify=DensifyConfig(start=10, every=10, stop=25, reset_every=20, grad_threshold=1e-4),
+    )
     base.update(kw)
     return FitConfig(**base)
 
@@ -81,19 +88,31 @@ def test_fit_resumes_exactly_after_interrupt(scene_views, tmp_path):
 def test_label_fit_on_frozen_geometry(scene_views):
     """Stage 2 of dual 3DGS: geometry fixed, per-Gaussian logits fitted with cross-entropy."""
     scene, views = scene_views
-    geo = GaussianModel(scene["means"], scene["scales"].log(), scene["quats"], torch.logit(scene["opacities"]),
-                        scene["colors"], sh_degree=None)
+    geo = GaussianModel(
+        scene["means"],
+        scene["scales"].log(),
+        scene["quats"],
+        torch.logit(scene["opacities"]),
+        scene["colors"],
+        sh_degree=None,
+    )
     truth_cls = (scene["means"][:, 0] > 0).long() + 2 * (scene["means"][:, 1] > 0).long()  # 4 classes
     truth = geo.with_features(4)
     truth.features.copy_(torch.nn.functional.one_hot(truth_cls, 4).float() * 10)
     label_views = []
     for v in views:
         r = truth.render(v.viewmat, v.K, RES, RES, what="features")
-        labels = torch.where(r.alpha > 0.5, r.features.argmax(0), torch.full_like(r.alpha, 255, dtype=torch.long))
+        labels = torch.where(
+            r.alpha > 0.5, r.features.argmax(0), torch.full_like(r.alpha, 255, dtype=torch.long)
+        )
         label_views.append(FitView(None, v.viewmat, v.K, labels=labels))
     seen = []
-    model = fit(label_views, _cfg(steps=100, trainable=("features",), target="features", lr_features=0.1),
-                init=geo.with_features(4), callback=lambda step, stats: seen.append(stats["loss"]))
+    model = fit(
+        label_views,
+        _cfg(steps=100, trainable=("features",), target="features", lr_features=0.1),
+        init=geo.with_features(4),
+        callback=lambda step, stats: seen.append(stats["loss"]),
+    )
     assert torch.equal(model.means, geo.means) and torch.equal(model.opacity_logits, geo.opacity_logits)
     assert model.meta["fit"]["heldout_label_accuracy"] > 0.85
     assert seen[-1] < seen[0]

@@ -27,10 +27,20 @@ def one_thread():
 
 def _model(sh_degree=2, features=4, n=50, seed=0):
     g = torch.Generator().manual_seed(seed)
-    m = GaussianModel.from_points(torch.randn(n, 3, generator=g) * 0.3, torch.rand(n, 3, generator=g),
-                                  scales=0.05, sh_degree=sh_degree, num_features=features)
+    m = GaussianModel.from_points(
+        torch.randn(n, 3, generator=g) * 0.3,
+        torch.rand(n, 3, generator=g),
+        scales=0.05,
+        sh_degree=sh_degree,
+        num_features=features,
+    )
     if sh_degree:
-        m.colors[:, 1:] = torch.randn_like(m.colors[:, 1:], ) * 0.1
+        m.colors[:, 1:] = (
+            torch.randn_like(
+                m.colors[:, 1:],
+            )
+            * 0.1
+        )
     if features:
         m.features.copy_(torch.randn(n, features, generator=g))
     return m
@@ -98,15 +108,18 @@ def test_sh_matches_gsplat():
     dirs = torch.randn(100, 3, generator=g).double()
     coeffs = torch.randn(100, 16, 3, generator=g).double()
     for degree in range(4):
-        torch.testing.assert_close(eval_sh(degree, coeffs, dirs), ref._spherical_harmonics(degree, dirs, coeffs))
+        torch.testing.assert_close(
+            eval_sh(degree, coeffs, dirs), ref._spherical_harmonics(degree, dirs, coeffs)
+        )
 
 
 def test_with_features_shares_geometry():
     m = _model(features=0)
     lab = m.with_features(19)
     assert lab.features.shape == (len(m), 19) and lab.means is m.means
-    r = lab.render(look_at(torch.tensor([0.0, 0.0, 2.0]), torch.zeros(3)), intrinsics(16, 16, 60.0), 16, 16,
-                   what="both")
+    r = lab.render(
+        look_at(torch.tensor([0.0, 0.0, 2.0]), torch.zeros(3)), intrinsics(16, 16, 60.0), 16, 16, what="both"
+    )
     assert r.rgb.shape == (3, 16, 16) and r.features.shape == (19, 16, 16)
 
 
@@ -114,8 +127,18 @@ def test_forced_gsplat_without_cuda_is_a_user_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(BackendUnavailable) as info:
-        rasterize(torch.zeros(1, 3), torch.tensor([[1.0, 0, 0, 0]]), torch.ones(1, 3), torch.ones(1),
-                  torch.ones(1, 3), torch.eye(4), torch.eye(3), 4, 4, backend="gsplat")
+        rasterize(
+            torch.zeros(1, 3),
+            torch.tensor([[1.0, 0, 0, 0]]),
+            torch.ones(1, 3),
+            torch.ones(1),
+            torch.ones(1, 3),
+            torch.eye(4),
+            torch.eye(3),
+            4,
+            4,
+            backend="gsplat",
+        )
     assert isinstance(info.value, FacebenchError) and "CUDA" in str(info.value)
     with pytest.raises(FacebenchError):
         choose_backend(torch.device("cpu"), "vulkan")  # type: ignore[arg-type]
@@ -123,8 +146,17 @@ def test_forced_gsplat_without_cuda_is_a_user_error():
 
 def test_backend_choice_is_logged(caplog):
     with caplog.at_level(logging.DEBUG, logger="generators.gaussians.rasterize"):
-        rasterize(torch.zeros(1, 3), torch.tensor([[1.0, 0, 0, 0]]), torch.ones(1, 3), torch.ones(1),
-                  torch.ones(1, 3), torch.eye(4), torch.eye(3), 4, 4)
+        rasterize(
+            torch.zeros(1, 3),
+            torch.tensor([[1.0, 0, 0, 0]]),
+            torch.ones(1, 3),
+            torch.ones(1),
+            torch.ones(1, 3),
+            torch.eye(4),
+            torch.eye(3),
+            4,
+            4,
+        )
     assert any("backend torch" in r.getMessage() for r in caplog.records)
 
 

@@ -92,8 +92,11 @@ def test_matches_gsplat_reference(channels, dtype):
     means, quats, scales, opac, colors, viewmat, K = make_scene(120, channels, seed=channels, dtype=dtype)
     params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
     g = torch.Generator().manual_seed(1)
-    weights = [torch.randn(channels, H, W, generator=g).to(dtype), torch.randn(H, W, generator=g).to(dtype),
-               torch.randn(H, W, generator=g).to(dtype) * 0.1]
+    weights = [
+        torch.randn(channels, H, W, generator=g).to(dtype),
+        torch.randn(H, W, generator=g).to(dtype),
+        torch.randn(H, W, generator=g).to(dtype) * 0.1,
+    ]
     ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, W, H, backend="torch"), params, weights)
     ref, g_ref = _grads(lambda: reference(*params, viewmat, K, W, H), params, weights)
     assert ref[1].max() > 0.5, "scene should be visible"
@@ -147,8 +150,9 @@ def test_empty_and_offscreen():
     means = torch.tensor([[0.0, 0.0, -5.0], [100.0, 0.0, 3.0]], requires_grad=True)
     quats = torch.tensor([[1.0, 0, 0, 0]] * 2)
     scales = torch.full((2, 3), 0.1)
-    img, alpha, depth = rasterize(means, quats, scales, torch.ones(2), torch.ones(2, 3), torch.eye(4),
-                                  intrinsics(8, 8, 60.0), 8, 8)
+    img, alpha, depth = rasterize(
+        means, quats, scales, torch.ones(2), torch.ones(2, 3), torch.eye(4), intrinsics(8, 8, 60.0), 8, 8
+    )
     assert img.abs().sum() == 0 and alpha.abs().sum() == 0
     img.sum().backward()
     assert torch.all(means.grad == 0)

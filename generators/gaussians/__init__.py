@@ -5,4 +5,13 @@ from .fit import FitConfig, FitView, fit
 from .model import GaussianModel, Render
 from .rasterize import choose_backend, rasterize
 
-__all__ = ["DensifyConfig", "FitConfig", "FitView", "GaussianModel", "Render", "choose_backend", "fit", "rasterize"]
+__all__ = [
+    "DensifyConfig",
+    "FitConfig",
+    "FitView",
+    "GaussianModel",
+    "Render",
+    "choose_backend",
+    "fit",
+    "rasterize",
+]

@@ -30,8 +30,14 @@ def tune_malloc() -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = all(libc.mallopt(k, v) == 1 for k, v in (
-            (_M_MMAP_THRESHOLD, 512 * 2**20), (_M_TRIM_THRESHOLD, 1024 * 2**20), (_M_TOP_PAD, 64 * 2**20)))
+        ok = all(
+            libc.mallopt(k, v) == 1
+            for k, v in (
+                (_M_MMAP_THRESHOLD, 512 * 2**20),
+                (_M_TRIM_THRESHOLD, 1024 * 2**20),
+                (_M_TOP_PAD, 64 * 2**20),
+            )
+        )
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
     log.debug("malloc tuning %s", "applied" if ok else "refused")

@@ -31,8 +31,15 @@ def intrinsics(width: int, height: int, fov_x_deg: float) -> Tensor:
     return torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
 
 
-def orbit_viewmats(n: int, radius: float, target=(0.0, 0.0, 0.0), min_elev_deg: float = -35.0,
-                   max_elev_deg: float = 50.0, seed: int = 0, jitter: float = 0.0) -> list[Tensor]:
+def orbit_viewmats(
+    n: int,
+    radius: float,
+    target=(0.0, 0.0, 0.0),
+    min_elev_deg: float = -35.0,
+    max_elev_deg: float = 50.0,
+    seed: int = 0,
+    jitter: float = 0.0,
+) -> list[Tensor]:
     """``n`` cameras on a sphere band around ``target`` (golden-angle spiral, optional seeded jitter)."""
     g = torch.Generator().manual_seed(seed)
     lo, hi = math.sin(math.radians(min_elev_deg)), math.sin(math.radians(max_elev_deg))

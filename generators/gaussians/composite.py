@@ -134,7 +134,12 @@ def _kernels(compiled: bool) -> tuple:
 
 
 def build_pairs(
-    means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int, alpha_max: float,
+    means2d: Tensor,
+    conics: Tensor,
+    opacities: Tensor,
+    width: int,
+    height: int,
+    alpha_max: float,
     compiled: bool = False,
 ) -> _Pairs:
     """Every (Gaussian, pixel) pair with alpha >= 1/255 and its alpha, sorted by pixel then depth."""
@@ -158,7 +163,9 @@ def build_pairs(
     torch.cumsum(counts, 0, out=crow[1:])
     row_s = row.to(idx_t)[perm]
     gauss = g_row.to(idx_t)[row_s]
-    per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=means2d.device).index_add_(0, g_row, npix)
+    per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=means2d.device).index_add_(
+        0, g_row, npix
+    )
     return _Pairs(crow, gauss, pix, row_s, alpha[perm], perm, pix_g, g_row, dy, per_gauss)
 
 
@@ -166,8 +173,17 @@ class Composite(torch.autograd.Function):
     """Differentiable compositing; inputs must already be culled and sorted front to back."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, opacities, colors, width: int, height: int, alpha_max: float,
-                compiled: bool = False):
+    def forward(
+        ctx,
+        means2d,
+        conics,
+        opacities,
+        colors,
+        width: int,
+        height: int,
+        alpha_max: float,
+        compiled: bool = False,
+    ):
         hw = width * height
         with torch.no_grad():
             p = build_pairs(means2d, conics, opacities, width, height, alpha_max, compiled)
@@ -179,7 +195,13 @@ class Composite(torch.autograd.Function):
             mat = _csr(p.crow, p.gauss, w, (hw, colors.shape[0]))
             image = (mat @ colors) if p.alpha.numel() else colors.new_zeros(hw, colors.shape[1])
         ctx.save_for_backward(means2d, conics, opacities, colors, keep, trans, w, t_final)
-        ctx.pairs, ctx.mat, ctx.compiled, ctx.size, ctx.alpha_max = p, mat, compiled, (width, height), alpha_max
+        ctx.pairs, ctx.mat, ctx.compiled, ctx.size, ctx.alpha_max = (
+            p,
+            mat,
+            compiled,
+            (width, height),
+            alpha_max,
+        )
         return image, (1.0 - t_final).to(colors.dtype)
 
     @staticmethod
@@ -203,8 +225,18 @@ class Composite(torch.autograd.Function):
         cs = torch.cumsum(w.double() * v, 0)
         d_tfin = -(d_alpha.double() * t_final)
         h, hdx, hdx2 = _kernels(ctx.compiled)[2](
-            w, v, cs[p.crow[1:][p.pix] - 1], cs, trans, p.alpha, keep, d_tfin[p.pix], p.pix,
-            means2d[p.gauss, 0], width, ctx.alpha_max,
+            w,
+            v,
+            cs[p.crow[1:][p.pix] - 1],
+            cs,
+            trans,
+            p.alpha,
+            keep,
+            d_tfin[p.pix],
+            p.pix,
+            means2d[p.gauss, 0],
+            width,
+            ctx.alpha_max,
         )
         # Sum per row first (dy is constant on a row), then per Gaussian.
         n_rows = p.g_row.numel()
@@ -223,12 +255,20 @@ class Composite(torch.autograd.Function):
 
 
 def composite(
-    means2d: Tensor, conics: Tensor, opacities: Tensor, colors: Tensor, width: int, height: int,
-    alpha_max: float = 0.999, compiled: bool = False,
+    means2d: Tensor,
+    conics: Tensor,
+    opacities: Tensor,
+    colors: Tensor,
+    width: int,
+    height: int,
+    alpha_max: float = 0.999,
+    compiled: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Composite ``M`` depth-sorted Gaussians into ``(image [H*W, D], alpha [H*W])``.
 
     ``means2d [M,2]``, ``conics [M,3]``, ``opacities [M]`` (in [0,1]), ``colors [M,D]``;
     ``compiled`` runs the per-pair arithmetic through ``torch.compile`` (first call compiles, ~20 s).
     """
-    return Composite.apply(means2d, conics, opacities, colors.contiguous(), width, height, alpha_max, compiled)
+    return Composite.apply(
+        means2d, conics, opacities, colors.contiguous(), width, height, alpha_max, compiled
+    )

@@ -92,7 +92,9 @@ class Densifier:
         dev = params["means"].device
         if n_clone:
             idx = torch.nonzero(clone).squeeze(1).to(dev)
-            _edit(params, optimizer, torch.arange(len(avg), device=dev), {k: v[idx] for k, v in params.items()})
+            _edit(
+                params, optimizer, torch.arange(len(avg), device=dev), {k: v[idx] for k, v in params.items()}
+            )
         if n_split:
             n_now = params["means"].shape[0]
             sel = torch.cat([split, torch.zeros(n_now - len(split), dtype=torch.bool)]).to(dev)
@@ -118,8 +120,10 @@ class Densifier:
         return {"clone": n_clone, "split": n_split, "prune": n_prune, "total": n}
 
 
-def _edit(params: dict[str, Tensor], optimizer: torch.optim.Optimizer, keep: Tensor, extra: dict[str, Tensor]):
-    """Replace every parameter p by ``cat(p[keep], extra[name])``; Adam moments follow (zeros for new rows)."""
+def _edit(
+    params: dict[str, Tensor], optimizer: torch.optim.Optimizer, keep: Tensor, extra: dict[str, Tensor]
+):
+    """Replace each parameter p by ``cat(p[keep], extra[name])``; Adam moments follow (zeros for new rows)."""
     for group in optimizer.param_groups:
         old = group["params"][0]
         name = group["name"]
@@ -146,4 +150,3 @@ def scene_scale_from_cameras(centers: Tensor) -> float:
     """Radius of the camera rig about its centroid (×1.1), the yardstick for 3D size thresholds."""
     c = centers.mean(0)
     return float((centers - c).norm(dim=-1).max()) * 1.1 if len(centers) > 1 else 1.0
-

@@ -175,9 +175,18 @@ def fit(
             t = train[int(state["order"][step % len(train)])]
             deg = None if model.sh_degree is None else min(model.sh_degree, step // cfg.sh_degree_interval)
             what = {"rgb": "rgb", "features": "features", "both": "both"}[cfg.target]
-            r = as_model().render(t.viewmat, t.K, t.width, t.height, what=what, background=bg,
-                                  sh_degree=deg, backend=cfg.backend, use_compile=cfg.use_compile,
-                                  return_meta=True)
+            r = as_model().render(
+                t.viewmat,
+                t.K,
+                t.width,
+                t.height,
+                what=what,
+                background=bg,
+                sh_degree=deg,
+                backend=cfg.backend,
+                use_compile=cfg.use_compile,
+                return_meta=True,
+            )
             loss = loss_fn(r, t.view, step) if loss_fn is not None else default_loss(r, t, cfg)
             loss.backward()
             if densify_on:
@@ -213,9 +222,14 @@ def fit(
         _save_checkpoint(ckpt, params, optimizer, densifier, gen, state, model)
     result = as_model().detach()
     scores = evaluate(result, held, cfg) if held else {}
-    result.meta["fit"] = {"steps": state["step"], "seconds_this_run": round(time.perf_counter() - t0, 2),
-                          "num_train_views": len(train), "num_eval_views": len(held), **scores,
-                          "history": state["history"]}
+    result.meta["fit"] = {
+        "steps": state["step"],
+        "seconds_this_run": round(time.perf_counter() - t0, 2),
+        "num_train_views": len(train),
+        "num_eval_views": len(held),
+        **scores,
+        "history": state["history"],
+    }
     return result
 
 
@@ -231,8 +245,9 @@ def default_loss(r: Render, t: _Target, cfg: FitConfig) -> Tensor:
         if cfg.feature_loss == "ce":
             if t.labels is None:
                 raise InvalidConfig("feature_loss='ce' needs FitView.labels")
-            loss = loss + cfg.feature_weight * F.cross_entropy(r.features[None], t.labels[None],
-                                                               ignore_index=IGNORE)
+            loss = loss + cfg.feature_weight * F.cross_entropy(
+                r.features[None], t.labels[None], ignore_index=IGNORE
+            )
         else:
             if t.features is None:
                 raise InvalidConfig(f"feature_loss={cfg.feature_loss!r} needs FitView.features")
@@ -300,8 +315,10 @@ def _prepare(v: FitView, dev: torch.device) -> _Target:
             elif img.shape[0] <= 4 < img.shape[-1]:
                 layout = "chw"
             else:
-                raise InvalidConfig(f"cannot tell the channel axis of an image of shape {tuple(img.shape)}",
-                                    hint="set FitView.layout to 'hwc' or 'chw'")
+                raise InvalidConfig(
+                    f"cannot tell the channel axis of an image of shape {tuple(img.shape)}",
+                    hint="set FitView.layout to 'hwc' or 'chw'",
+                )
         if layout == "hwc":
             img = img.permute(2, 0, 1)
         img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
@@ -319,8 +336,17 @@ def _prepare(v: FitView, dev: torch.device) -> _Target:
         raise InvalidConfig(f"image/alpha/labels/features sizes differ: {[tuple(s) for s in shapes]}")
     h, w = shapes[0]
     mv = lambda x: None if x is None else x.to(dev)  # noqa: E731
-    return _Target(v, mv(img), mv(alpha), mv(labels), mv(feats), _as_tensor(v.viewmat).to(dev),
-                   _as_tensor(v.K).to(dev), int(h), int(w))
+    return _Target(
+        v,
+        mv(img),
+        mv(alpha),
+        mv(labels),
+        mv(feats),
+        _as_tensor(v.viewmat).to(dev),
+        _as_tensor(v.K).to(dev),
+        int(h),
+        int(w),
+    )
 
 
 def _initialize(train: list[_Target], cfg: FitConfig, gen: torch.Generator) -> GaussianModel:
@@ -350,8 +376,9 @@ def _initialize(train: list[_Target], cfg: FitConfig, gen: torch.Generator) -> G
     imgs = [t.image.cpu() for t in train if t.image is not None and t.image.shape[0] >= 3]
     rgb = mean_colors(pts, vms, ks, imgs) if len(imgs) == len(train) else None
     log.info("initialised %d Gaussians (%s, radius %.3f)", len(pts), mode, radius)
-    return GaussianModel.from_points(pts, rgb, knn_scale(pts), opacity=0.1, sh_degree=cfg.sh_degree,
-                                     num_features=cfg.num_features)
+    return GaussianModel.from_points(
+        pts, rgb, knn_scale(pts), opacity=0.1, sh_degree=cfg.sh_degree, num_features=cfg.num_features
+    )
 
 
 def _learning_rates(cfg: FitConfig, scene_scale: float, sh_degree: int | None) -> dict[str, float]:
@@ -381,9 +408,14 @@ def _save_checkpoint(path, params, optimizer, densifier, gen, state, model: Gaus
         tensors[f"densify.{k}"] = v.contiguous()
     tensors["rng"] = gen.get_state()
     tensors["order"] = state["order"]
-    header = {"format": CKPT_FORMAT, "step": state["step"], "adam_steps": adam_steps,
-              "lrs": {g["name"]: g["lr"] for g in optimizer.param_groups},
-              "model": model.header(), "history": state["history"]}
+    header = {
+        "format": CKPT_FORMAT,
+        "step": state["step"],
+        "adam_steps": adam_steps,
+        "lrs": {g["name"]: g["lr"] for g in optimizer.param_groups},
+        "model": model.header(),
+        "history": state["history"],
+    }
     write_safetensors_atomic(Path(path), tensors, {CKPT_FORMAT: json.dumps(header)})
 
 
@@ -392,8 +424,11 @@ def _load_checkpoint(path, params, optimizer, densifier, gen, state, model: Gaus
     if header.get("format") != CKPT_FORMAT:
         raise CheckpointError("not a facebench fit checkpoint", path)
     if header["model"].get("sh_degree") != model.sh_degree:
-        raise CheckpointError("checkpoint has a different SH degree than this fit", path,
-                              hint="delete it or use another checkpoint_dir")
+        raise CheckpointError(
+            "checkpoint has a different SH degree than this fit",
+            path,
+            hint="delete it or use another checkpoint_dir",
+        )
     dev = next(iter(params.values())).device
     for name in list(params):
         params[name] = tensors[f"model.{name}"].to(dev)
@@ -422,8 +457,14 @@ class _Progress:
         if enabled:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("fit"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn())
+            self.bar = Progress(
+                TextColumn("fit"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
             self.task = self.bar.add_task("fit", total=total, completed=done, info="")
             self.bar.start()
 

@@ -25,7 +25,9 @@ def look_center(viewmats: list[Tensor]) -> Tensor:
     return torch.linalg.lstsq(a, b[:, None]).solution[:, 0].float()
 
 
-def visible_radius(center: Tensor, viewmats: list[Tensor], Ks: list[Tensor], sizes: list[tuple[int, int]]) -> float:
+def visible_radius(
+    center: Tensor, viewmats: list[Tensor], Ks: list[Tensor], sizes: list[tuple[int, int]]
+) -> float:
     """Radius of the largest sphere about ``center`` that every view sees whole."""
     r = math.inf
     for v, k, (h, w) in zip(viewmats, Ks, sizes, strict=True):

@@ -32,7 +32,7 @@ PARAM_NAMES = ("means", "log_scales", "quats", "opacity_logits", "colors", "feat
 
 @dataclass
 class Render:
-    """What one view of a model looks like: ``rgb [3,H,W]``, ``features [F,H,W]``, ``alpha``/``depth [H,W]``."""
+    """One view of a model: ``rgb [3,H,W]``, ``features [F,H,W]``, ``alpha [H,W]``, ``depth [H,W]``."""
 
     rgb: Tensor | None
     features: Tensor | None
@@ -43,7 +43,7 @@ class Render:
 
 @dataclass
 class GaussianModel:
-    """N Gaussians. ``colors`` is SH ``[N, (d+1)², 3]`` when ``sh_degree`` is an int, plain RGB ``[N, 3]`` if None.
+    """N Gaussians. ``colors``: SH ``[N, (d+1)², 3]`` when ``sh_degree`` is an int, RGB ``[N, 3]`` if None.
 
     ``features [N, F]`` are extra channels rendered as they are (label logits, palette colours).
     """
@@ -66,8 +66,10 @@ class GaussianModel:
             expect["features"] = (n, self.features.shape[1] if self.features.dim() == 2 else -1)
         for name, shape in expect.items():
             if tuple(getattr(self, name).shape) != shape:
-                raise CheckpointError(f"Gaussian parameter {name} has shape {tuple(getattr(self, name).shape)}, "
-                                      f"expected {shape}")
+                raise CheckpointError(
+                    f"Gaussian parameter {name} has shape {tuple(getattr(self, name).shape)}, "
+                    f"expected {shape}"
+                )
 
     # ---- activated views -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -117,7 +119,9 @@ class GaussianModel:
         ``background [3]`` applies to RGB only; features composite over zero.
         """
         if what != "rgb" and self.features is None:
-            raise CheckpointError("this model has no feature channels", hint="use GaussianModel.with_features()")
+            raise CheckpointError(
+                "this model has no feature channels", hint="use GaussianModel.with_features()"
+            )
         parts = []
         if what in ("rgb", "both"):
             parts.append(self.rgb(viewmat, sh_degree))
@@ -181,9 +185,15 @@ class GaussianModel:
 
     # ---- files -----------------------------------------------------------------------------------
     def header(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": FORMAT_VERSION, "num_gaussians": len(self),
-                "sh_degree": self.sh_degree, "num_features": self.num_features,
-                "feature_names": self.feature_names, "meta": self.meta}
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "num_gaussians": len(self),
+            "sh_degree": self.sh_degree,
+            "num_features": self.num_features,
+            "feature_names": self.feature_names,
+            "meta": self.meta,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write safetensors (tensors) with the JSON header in its metadata, atomically."""
@@ -201,9 +211,12 @@ class GaussianModel:
         missing = [k for k in PARAM_NAMES[:5] if k not in tensors]
         if missing:
             raise CheckpointError(f"missing tensors {missing}", path)
-        return cls(**{k: tensors[k].to(device) for k in tensors if k in PARAM_NAMES},
-                   sh_degree=header["sh_degree"], feature_names=header.get("feature_names"),
-                   meta=header.get("meta") or {})
+        return cls(
+            **{k: tensors[k].to(device) for k in tensors if k in PARAM_NAMES},
+            sh_degree=header["sh_degree"],
+            feature_names=header.get("feature_names"),
+            meta=header.get("meta") or {},
+        )
 
     def export_ply(self, path: str | Path, include_features: bool = False) -> Path:
         """Write the INRIA 3DGS PLY layout (binary little-endian), which common splat viewers read.
@@ -218,7 +231,15 @@ class GaussianModel:
         else:
             sh = self.colors.detach()
             dc, rest = sh[:, 0], sh[:, 1:].transpose(1, 2).reshape(n, -1)
-        cols = [self.means, torch.zeros(n, 3), dc, rest, self.opacity_logits[:, None], self.log_scales, self.quats]
+        cols = [
+            self.means,
+            torch.zeros(n, 3),
+            dc,
+            rest,
+            self.opacity_logits[:, None],
+            self.log_scales,
+            self.quats,
+        ]
         names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
         names += [f"f_rest_{i}" for i in range(rest.shape[1])]
         names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]

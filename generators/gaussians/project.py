@@ -72,8 +72,13 @@ def project(
     v = (ty / tz).clamp(-(cy / fy + 0.3 * tan_y), (height - cy) / fy + 0.3 * tan_y)
     # cov2d = J W Σ Wᵀ Jᵀ = (T M)(T M)ᵀ with T = J W [N,2,3] and M = R S [N,3,3]; written out elementwise
     # because batched 3x3 matmuls are slow on the CPU.
-    tmat = torch.stack([(fx / tz)[:, None] * (rot[0] - u[:, None] * rot[2]),
-                        (fy / tz)[:, None] * (rot[1] - v[:, None] * rot[2])], 1)
+    tmat = torch.stack(
+        [
+            (fx / tz)[:, None] * (rot[0] - u[:, None] * rot[2]),
+            (fy / tz)[:, None] * (rot[1] - v[:, None] * rot[2]),
+        ],
+        1,
+    )
     m = quat_to_rotmat(quats) * scales[:, None, :]
     tm = (tmat[:, :, :, None] * m[:, None, :, :]).sum(2)  # [N, 2, 3]
     sxx = (tm[:, 0] * tm[:, 0]).sum(-1) + eps2d

@@ -91,24 +91,65 @@ def rasterize(
     transmittance falls to 1e-4, pixel centres at +0.5.
     """
     chosen = choose_backend(means.device, backend)
-    log.debug("rasterize: %d Gaussians, %dx%d, backend %s (asked %s)", len(means), width, height, chosen,
-              backend)
+    log.debug(
+        "rasterize: %d Gaussians, %dx%d, backend %s (asked %s)", len(means), width, height, chosen, backend
+    )
     if chosen == "gsplat":
         out = _rasterize_gsplat(
-            means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
-            near_plane, far_plane, eps2d,
+            means,
+            quats,
+            scales,
+            opacities,
+            colors,
+            viewmat,
+            K,
+            width,
+            height,
+            sh_degree,
+            background,
+            near_plane,
+            far_plane,
+            eps2d,
         )
     else:
         out = _rasterize_torch(
-            means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
-            near_plane, far_plane, eps2d, alpha_max, use_compile,
+            means,
+            quats,
+            scales,
+            opacities,
+            colors,
+            viewmat,
+            K,
+            width,
+            height,
+            sh_degree,
+            background,
+            near_plane,
+            far_plane,
+            eps2d,
+            alpha_max,
+            use_compile,
         )
     return out if return_meta else out[:3]
 
 
 def _rasterize_torch(
-    means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
-    near_plane, far_plane, eps2d, alpha_max, use_compile,
+    means,
+    quats,
+    scales,
+    opacities,
+    colors,
+    viewmat,
+    K,
+    width,
+    height,
+    sh_degree,
+    background,
+    near_plane,
+    far_plane,
+    eps2d,
+    alpha_max,
+    use_compile,
 ):
     tune_malloc()
     proj = project(means, quats, scales, viewmat, K, width, height, eps2d, near_plane, far_plane)
@@ -135,8 +176,20 @@ def _rasterize_torch(
 
 
 def _rasterize_gsplat(
-    means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background,
-    near_plane, far_plane, eps2d,
+    means,
+    quats,
+    scales,
+    opacities,
+    colors,
+    viewmat,
+    K,
+    width,
+    height,
+    sh_degree,
+    background,
+    near_plane,
+    far_plane,
+    eps2d,
 ):
     from gsplat import rasterization  # imported only here: CUDA tensors, CUDA machine
 

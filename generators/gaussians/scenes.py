@@ -20,8 +20,9 @@ def _quat_mul(p: Tensor, q: Tensor) -> Tensor:
     ], -1)  # fmt: skip
 
 
-def random_scene(n: int, kind: Literal["fresh", "fitted"] = "fresh", seed: int = 0,
-                 channels: int = 3) -> dict[str, Tensor]:
+def random_scene(
+    n: int, kind: Literal["fresh", "fitted"] = "fresh", seed: int = 0, channels: int = 3
+) -> dict[str, Tensor]:
     """Gaussians in a unit-sized volume, as ``dict(means, quats, scales, opacities, colors)`` (activated).
 
     ``fresh`` mimics a 3DGS initialisation: uniform in a ball, isotropic scales equal to the mean
@@ -60,14 +61,24 @@ def random_scene(n: int, kind: Literal["fresh", "fitted"] = "fresh", seed: int =
 
 
 @torch.no_grad()
-def render_scene(scene: dict[str, Tensor], viewmats: list[Tensor], K: Tensor, width: int,
-                 height: int) -> list[tuple[Tensor, Tensor]]:
+def render_scene(
+    scene: dict[str, Tensor], viewmats: list[Tensor], K: Tensor, width: int, height: int
+) -> list[tuple[Tensor, Tensor]]:
     """Ground-truth ``(image [C,H,W], alpha [H,W])`` of a scene from each camera (clamped to [0, 1])."""
     from .rasterize import rasterize
 
     out = []
     for vm in viewmats:
-        img, alpha, _ = rasterize(scene["means"], scene["quats"], scene["scales"], scene["opacities"],
-                                  scene["colors"], vm, K, width, height)
+        img, alpha, _ = rasterize(
+            scene["means"],
+            scene["quats"],
+            scene["scales"],
+            scene["opacities"],
+            scene["colors"],
+            vm,
+            K,
+            width,
+            height,
+        )
         out.append((img.clamp(0, 1), alpha))
     return out
