@@ -1,11 +1,13 @@
 """Render a head from cameras: anti-aliased RGB, exact labels, depth and alpha.
 
-Two rasterisations per view (raster.py):
+One rasterisation per view (raster.py), on a grid with ``supersample`` samples per pixel side,
+aligned so that every s-th sample sits exactly on a pixel centre:
 
-- labels and depth at the output resolution, sampled at pixel centres, from the nearest surface,
-  with no filtering (an exact label per pixel, as a z-buffer sees it);
-- colour at ``supersample``² samples per pixel, shaded in linear light, composited over the
-  background and box-filtered, so RGB edges are anti-aliased; alpha is the covered fraction.
+- labels and depth are read at the pixel-centre samples, from the nearest surface, with no
+  filtering (an exact label per pixel, as a z-buffer sees it);
+- colour is shaded at every sample in linear light, composited over the background and filtered
+  with a tent kernel centred on the pixel centres, so RGB edges are anti-aliased and aligned with the
+  labels; alpha is the tent-filtered coverage.
 
 Per pixel, attributes are interpolated with perspective-correct barycentrics: rest position (for
 region rules, brows, iris, cloth stripes), neck and scalp scores, an albedo multiplier, and
@@ -238,43 +240,68 @@ def _shade(head: Head, px: _Pixels) -> np.ndarray:
     return (col * shade[:, None] + spec[:, None]) * np.asarray(app.tint, dtype=np.float32)
 
 
-def _box_down(a: np.ndarray, s: int) -> np.ndarray:
-    """Average s×s blocks (sum of s² strided slices: much faster than a strided mean)."""
+def _tent_down(a: np.ndarray, s: int) -> np.ndarray:
+    """Filter a sample grid whose every s-th sample sits on a pixel centre with the separable tent
+    (triangle) kernel of half-width s, and keep the pixel centres. Edges are padded by replication."""
     if s == 1:
         return a
-    out = np.zeros_like(a[::s, ::s])
-    for i in range(s):
-        for j in range(s):
-            out += a[i::s, j::s]
-    return out / (s * s)
+    w = np.array([s - abs(k) for k in range(-(s - 1), s)], dtype=np.float32)
+    w /= w.sum()
+    for axis in (0, 1):
+        pad = [(0, 0)] * a.ndim
+        pad[axis] = (s - 1, 0)
+        p = np.pad(a, pad, mode="edge")
+        n = a.shape[axis] // s
+        acc = None
+        for k in range(2 * s - 1):
+            sl = [slice(None)] * a.ndim
+            sl[axis] = slice(k, k + s * n, s)
+            term = w[k] * p[tuple(sl)]
+            acc = term if acc is None else acc + term
+        a = acc
+    return a
+
+
+def supersample_camera(camera: Camera, s: int) -> Camera:
+    """The camera whose pixel grid has s samples per pixel side, with sample (s·i, s·j) exactly on
+    pixel centre (i, j): u' = s·u - (s - 1) / 2 … i.e. ``fx' = s fx``, ``cx' = s cx - s/2 + 1/2``."""
+    K = camera.K.copy()
+    K[0, 0] *= s
+    K[1, 1] *= s
+    K[0, 2] = s * K[0, 2] - 0.5 * s + 0.5
+    K[1, 2] = s * K[1, 2] - 0.5 * s + 0.5
+    return Camera(K=K, world_to_camera=camera.world_to_camera, width=camera.width * s, height=camera.height * s)
 
 
 def render_view(head: Head, camera: Camera, supersample: int = 2, bg_seed: int = 0) -> Render:
-    """Render one camera (its own width/height) of ``head``; world frame = head frame."""
+    """Render one camera (its own width/height) of ``head``; world frame = head frame.
+
+    One rasterisation on a grid with ``supersample`` samples per pixel side, aligned so that every
+    s-th sample is a pixel centre: labels and depth are read at those samples (exact, unfiltered),
+    RGB and alpha are tent-filtered around them (anti-aliased, centred on the same pixel centres)."""
     if supersample < 1 or supersample > 4:
         raise InvalidConfig(f"supersample must be 1..4, got {supersample}")
+    s = supersample
     w2c = camera.world_to_camera
     vc = head.verts @ w2c[:3, :3].T + w2c[:3, 3]
     cam_centre = camera.center
     H, W = camera.height, camera.width
     with single_thread():
-        fr = _raster(head, camera, vc)
-        px = _classify(head, fr, cam_centre if supersample == 1 else None)
-        labels = np.zeros(H * W, np.uint8)
-        labels[fr.pix.numpy()] = px.labels
-        depth = np.zeros(H * W, np.float32)
-        depth[fr.pix.numpy()] = fr.depth.numpy()
-        s = supersample
-        cam_s = camera.scaled(W * s, H * s)
-        frs = _raster(head, cam_s, vc) if s > 1 else fr
-        pxs = _classify(head, frs, cam_centre) if s > 1 else px
+        fr = _raster(head, supersample_camera(camera, s), vc)
+        px = _classify(head, fr, cam_centre)
+    hit = fr.pix.numpy()
+    lab_s = np.zeros(H * W * s * s, np.uint8)
+    lab_s[hit] = px.labels
+    dep_s = np.zeros(H * W * s * s, np.float32)
+    dep_s[hit] = fr.depth.numpy()
+    labels = lab_s.reshape(H * s, W * s)[::s, ::s].copy()
+    depth = dep_s.reshape(H * s, W * s)[::s, ::s].copy()
     col = background(head.appearance, H * s, W * s, bg_seed).astype(np.float32).reshape(-1, 3)
     cov = np.zeros(H * W * s * s, np.float32)
-    hit = frs.pix.numpy()
-    col[hit] = _shade(head, pxs)
+    col[hit] = _shade(head, px)
     cov[hit] = 1.0
-    col, alpha = _box_down(col.reshape(H * s, W * s, 3), s), _box_down(cov.reshape(H * s, W * s), s)
-    return Render(linear_to_srgb_u8(col), labels.reshape(H, W), depth.reshape(H, W), alpha)
+    col, alpha = _tent_down(col.reshape(H * s, W * s, 3), s), _tent_down(cov.reshape(H * s, W * s), s)
+    return Render(linear_to_srgb_u8(col), labels, depth, np.clip(alpha, 0.0, 1.0))
 
 
 def render_views(
