@@ -1,0 +1,74 @@
+"""LaPa (Liu et al., AAAI 2020): 22,168 images, 11 classes, 106 landmarks per face.
+
+Released layout::
+
+    LaPa/{train,val,test}/images/{name}.jpg
+                         /labels/{name}.png       uint8 ids 0..10 (elevenclass.ELEVEN order)
+                         /landmarks/{name}.txt    "106" then 106 lines "x y" (pixels)
+
+Pose: PnP of the 60 landmarks with an iBUG-68 counterpart (landmarks.LAPA106_TO_68) against the mean
+face. Ears: LaPa's skin is taken to include the ears, so a predicted ear is scored as skin.
+"""
+
+from __future__ import annotations
+
+from facebench.errors import InvalidDataset
+from facebench.importers.common import Item, Reader, read_gray, subject_of
+from facebench.importers.elevenclass import MERGE_ELEVEN, eleven
+from facebench.importers.landmarks import LAPA106_TO_68, InvalidLandmarks, read_lapa_txt
+from facebench.importers.pnp import pose_from_68
+
+SPLITS = {"train": "train", "val": "validation", "test": "test"}
+
+
+class LapaReader(Reader):
+    name = "lapa"
+    pretty_name = "LaPa"
+    source = eleven("lapa")
+    merge = {**MERGE_ELEVEN, "l_ear": "skin", "r_ear": "skin"}
+    license = "other"
+    citation = ("@inproceedings{liu2020new,\n  title={A New Dataset and Boundary-Attention Semantic Segmentation for "
+                "Face Parsing},\n  author={Liu, Yinglu and Shi, Hailin and Shen, Hao and Si, Yue and Wang, Xiaobo "
+                "and Mei, Tao},\n  booktitle={AAAI},\n  year={2020}\n}")
+    notes = ("Pose: PnP of 60 of LaPa's 106 landmarks against facebench's mean 3D face (assumed focal length).",
+             "Assumed: ears are part of LaPa's skin; override with --merge l_ear=background --merge r_ear=background.")
+
+    def scan(self) -> list[Item]:
+        items = []
+        found = [d for d in SPLITS if (self.root / d).is_dir()]
+        if not found:
+            raise InvalidDataset("no train/, val/ or test/ folder: not the LaPa layout", self.root,
+                                 hint="point at the folder that holds LaPa's train, val and test folders")
+        for d in found:
+            base = self.root / d
+            for sub in ("images", "labels", "landmarks"):
+                if not (base / sub).is_dir():
+                    raise InvalidDataset(f"missing {sub}/ folder", base)
+            for img in sorted((base / "images").glob("*.jpg")):
+                n = img.stem
+                files = {"label": base / "labels" / f"{n}.png", "landmarks": base / "landmarks" / f"{n}.txt"}
+                items.append(Item(f"{d}/{n}", SPLITS[d], subject_of(n), img, files))
+        return items
+
+    def load_mask(self, item: Item):
+        m = read_gray(item.files["label"])
+        bad = m[(m >= len(self.source)) & (m != 255)]
+        if bad.size:
+            from facebench.errors import InvalidMask
+
+            raise InvalidMask(f"label value {int(bad[0])} outside LaPa's 0..10", item.files["label"])
+        return m
+
+    def pose(self, item: Item, mask):
+        xy = read_lapa_txt(item.files["landmarks"], 106)
+        h, w = mask.shape
+        if not _inside(xy, w, h):
+            raise InvalidLandmarks(f"landmarks fall outside the {w}×{h} image", item.files["landmarks"])
+        r = pose_from_68(xy[LAPA106_TO_68[:, 1]], w, h, LAPA106_TO_68[:, 0])
+        return r.pose, {"pose_source": "pnp-landmarks-lapa106", "pose_rms_px": round(r.rms_px, 3)}
+
+
+def _inside(xy, w: int, h: int, margin: float = 0.5) -> bool:
+    """Landmarks may leave the frame a little (occluded jaw), not by half an image."""
+    return bool((xy[:, 0] > -margin * w).all() and (xy[:, 0] < (1 + margin) * w).all()
+                and (xy[:, 1] > -margin * h).all() and (xy[:, 1] < (1 + margin) * h).all())
