@@ -87,3 +87,17 @@ def test_cli_test_split_and_contact_sheet(tmp_path):
 
     sheet = Image.open(tmp_path / "ds_contact_sheet.png")
     assert sheet.size[0] > 12 * 128 and sheet.size[1] > 8 * 128
+
+
+@pytest.mark.slow
+def test_parallel_and_serial_captures_are_identical(tmp_path):
+    from generators.heads import RigConfig, write_captures
+
+    rig = RigConfig(views=3)
+    for d, w in (("serial", 1), ("parallel", 2)):
+        write_captures(tmp_path / d, subjects=2, rig=rig, size=48, seed=5, workers=w)
+    for sub in ("synth-train-00000", "synth-train-00001"):
+        for rel in ("images/00002.png", "masks/00001.png", "transforms.json"):
+            a = (tmp_path / "serial" / sub / rel).read_bytes()
+            b = (tmp_path / "parallel" / sub / rel).read_bytes()
+            assert a == b, (sub, rel)

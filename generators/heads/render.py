@@ -312,6 +312,9 @@ def render_views(
     out = []
     for i, cam in enumerate(cameras):
         if size is not None and (cam.width != size or cam.height != size):
+            if cam.width != cam.height:
+                raise InvalidConfig(f"camera {i} is {cam.width}×{cam.height}; size={size} would stretch it",
+                                    hint="pass size=None to render at the camera's own resolution")
             cam = cam.scaled(size, size)
         out.append(render_view(head, cam, supersample, bg_seed=head.seed * 100003 + i))
     return out
