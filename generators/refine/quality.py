@@ -1,0 +1,145 @@
+"""The refinement's own report: initial parser vs refined labels against ground truth, by pose bin and region."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facebench.imageio import atomic_write_bytes
+from facebench.labels import FACEBENCH
+from facebench.metrics import CONVENTION, Evaluation, iou_f1, summary
+from facebench.pose import POSE_BIN_NAMES
+
+EXTREME = ("profile", "rear")
+
+
+def _mean_f1(ev: Evaluation, groups: tuple[str, ...] | None = None) -> float:
+    pi = ev.per_image
+    if groups is not None:
+        pi = pi[np.isin(np.asarray(ev.groups), groups)]
+    return float(summary(pi.sum(0))["mean_f1_fg"]) if len(pi) else float("nan")
+
+
+def before_after_tables(q: dict[str, Evaluation]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(by pose bin, by region at |yaw| ≥ 60°) for input and novel views, initial vs refined."""
+    rows = []
+    for where in ("input", "novel"):
+        ini, ref = q.get(f"{where}/initial"), q.get(f"{where}/refined")
+        if ini is None or ref is None or not ref.matrices:
+            continue
+        for b in (*POSE_BIN_NAMES, "all"):
+            groups = None if b == "all" else (b,)
+            n = len(ref.matrices) if groups is None else int(np.isin(ref.groups, groups).sum())
+            if n == 0:
+                continue
+            i, r = _mean_f1(ini, groups) if ini.matrices else float("nan"), _mean_f1(ref, groups)
+            rows.append({"views": where, "pose_bin": b, "n": n, "initial_f1": i, "refined_f1": r, "gain": r - i})
+    by_bin = pd.DataFrame(rows)
+    reg = []
+    for where in ("input", "novel"):
+        ini, ref = q.get(f"{where}/initial"), q.get(f"{where}/refined")
+        if ini is None or ref is None or not ini.matrices or not ref.matrices:
+            continue
+        pick = lambda ev: ev.per_image[np.isin(np.asarray(ev.groups), EXTREME)].sum(0)  # noqa: E731
+        _, fi = iou_f1(pick(ini))
+        _, fr = iou_f1(pick(ref))
+        for k, name in enumerate(FACEBENCH.names[1:], start=1):
+            reg.append({"views": where, "region": name, "initial_f1": fi[k], "refined_f1": fr[k],
+                        "gain": fr[k] - fi[k]})
+    return by_bin, pd.DataFrame(reg)
+
+
+def headline(by_bin: pd.DataFrame, q: dict[str, Evaluation]) -> dict[str, float]:
+    """The numbers the issue asks for: gain at |yaw| ≥ 60° on new views, and the frontal change."""
+    out = {}
+    ini, ref = q.get("novel/initial"), q.get("novel/refined")
+    if ini is not None and ref is not None and ini.matrices and ref.matrices:
+        out["f1_gain_yaw60"] = _mean_f1(ref, EXTREME) - _mean_f1(ini, EXTREME)
+        out["f1_delta_frontal"] = _mean_f1(ref, ("frontal",)) - _mean_f1(ini, ("frontal",))
+        out["refined_f1_yaw60"] = _mean_f1(ref, EXTREME)
+        out["initial_f1_yaw60"] = _mean_f1(ini, EXTREME)
+    return out
+
+
+def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Path, title: str) -> dict:
+    """quality.json, by_pose_bin.csv, by_region.csv, figures and report.md; returns the headline numbers."""
+    out.mkdir(parents=True, exist_ok=True)
+    by_bin, by_region = before_after_tables(q)
+    head = headline(by_bin, q)
+    atomic_write_bytes(out / "by_pose_bin.csv", by_bin.to_csv(index=False).encode())
+    atomic_write_bytes(out / "by_region_yaw60.csv", by_region.to_csv(index=False).encode())
+    atomic_write_bytes(out / "quality.json", json.dumps({"headline": head, "convention": CONVENTION,
+                                                         "by_pose_bin": by_bin.to_dict("records")}, indent=1,
+                                                        allow_nan=True).encode())
+    figs = []
+    if len(by_bin):
+        figs.append(_bin_figure(by_bin, out / "before_after_by_bin.png"))
+    if examples:
+        rows = [(f"{e['id']}\nyaw {e['yaw']:+.0f}°", e["image"], e["truth"], e["initial"], e["refined"])
+                for e in examples if e.get("initial") is not None]
+        if rows:
+            figs.append(_overlay_figure(rows, out / "before_after_overlays.png"))
+    md = [f"# {title}", "", "Initial parser masks vs refined labels, scored against exact ground truth.", ""]
+    if head:
+        md += [f"- new views at |yaw| ≥ 60°: mean F1 (fg) {head['initial_f1_yaw60']:.3f} → "
+               f"{head['refined_f1_yaw60']:.3f} (gain {head['f1_gain_yaw60']:+.3f})",
+               f"- new frontal views: change {head['f1_delta_frontal']:+.3f}", ""]
+    md += ["## By pose bin (mean F1, foreground)", "", markdown_table(by_bin), "",
+           "## By region, |yaw| ≥ 60°", "", markdown_table(by_region), ""]
+    md += [f"![{p.stem}]({p.name})" for p in figs] + ["", "Convention: " + CONVENTION, ""]
+    atomic_write_bytes(out / "report.md", "\n".join(md).encode())
+    return head
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A pipe table with floats to 3 decimals (no extra dependency)."""
+    def cell(v) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _bin_figure(by_bin: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    tidy = by_bin[by_bin.pose_bin != "all"].melt(id_vars=["views", "pose_bin"], value_vars=["initial_f1", "refined_f1"],
+                                                var_name="labels", value_name="mean F1 (fg)")
+    tidy["labels"] = tidy["labels"].str.replace("_f1", "")
+    g = sns.catplot(data=tidy, x="pose_bin", y="mean F1 (fg)", hue="labels", col="views", kind="bar", height=3.2,
+                    aspect=1.3, order=[b for b in POSE_BIN_NAMES if b in set(tidy.pose_bin)])
+    g.set(ylim=(0, 1))
+    g.savefig(path, dpi=100)
+    plt.close(g.figure)
+    return path
+
+
+def _overlay_figure(rows: list, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 4, figsize=(8.4, 2.2 * len(rows) + 0.4), squeeze=False)
+    for r, (cap, img, truth, ini, ref) in enumerate(rows):
+        for c, (pic, name) in enumerate(((img, "image"), (FACEBENCH.overlay(img, truth), "truth"),
+                                         (FACEBENCH.overlay(img, ini), "initial parser"),
+                                         (FACEBENCH.overlay(img, ref), "refined"))):
+            axes[r, c].imshow(pic)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(name, fontsize=9)
+        axes[r, 0].set_ylabel(cap, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
