@@ -177,7 +177,8 @@ def build_dataset_from_tables(
         counts: dict[str, dict[str, int]] = {}
         for split, parts in splits.items():
             parts = [parts] if isinstance(parts, pa.Table) else parts
-            table = pa.concat_tables([p.select(REQUIRED).cast(SCHEMA) for p in parts]) if parts else SCHEMA.empty_table()
+            casted = [p.select(REQUIRED).cast(SCHEMA) for p in parts]
+            table = pa.concat_tables(casted) if casted else SCHEMA.empty_table()
             rows = sorted(table.to_pylist(), key=lambda r: r["id"])
             ids = [r["id"] for r in rows]
             if len(set(ids)) != len(ids):
