@@ -56,7 +56,7 @@ class IbugMaskReader(Reader):
                 n = img.stem
                 label = base / "labels" / f"{n}.png" if nested else base / f"{n}.png"
                 pts = base / "landmarks" / f"{n}.pts" if nested else base / f"{n}.pts"
-                items.append(Item(f"{split}/{n}", split, subject_of(n), img, {"label": label, "landmarks": pts}))
+                items.append(Item(n, split, subject_of(n), img, {"label": label, "landmarks": pts}))
         return items
 
     def load_mask(self, item: Item):

@@ -47,7 +47,7 @@ class LapaReader(Reader):
             for img in sorted((base / "images").glob("*.jpg")):
                 n = img.stem
                 files = {"label": base / "labels" / f"{n}.png", "landmarks": base / "landmarks" / f"{n}.txt"}
-                items.append(Item(f"{d}/{n}", SPLITS[d], subject_of(n), img, files))
+                items.append(Item(n, SPLITS[d], subject_of(n), img, files))
         return items
 
     def load_mask(self, item: Item):
