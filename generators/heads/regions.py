@@ -16,11 +16,16 @@ How each class is derived (left/right is the subject's side: +x in the head fram
   - ``neck`` vs ``skin``: the ``head/head-trans-up`` target moves the whole head rigidly and fades
     out down the neck; a pixel is neck where its interpolated weight is below ``NECK_THRESHOLD``
     of the maximum, or under the jaw, where the rest normal faces down (``JAW_NORMAL``) below the
-    mouth corners and in front of the ears;
+    mouth corners and in front of the ears; the combined per-vertex score is smoothed over the mesh
+    (12 neighbour-averaging passes) so the jaw line is a clean curve;
   - ``cloth``: below a seeded neckline (crew, V, scoop or high collar) in rest coordinates;
   - ``l_brow``/``r_brow``: a seeded arch above each eye, placed from the eye joints
     (inner end, peak, tail, thickness), evaluated on the front of the face;
-  - ``hair`` is its own geometry (hair.py).
+  - ``hair`` is its own geometry (hair.py), as are the accessories (``eye_g``, ``ear_r``,
+    ``neck_l``, ``hat``: accessories.py, hair.py).
+
+Every target-derived field is made symmetric (max over ``hm08.mirror`` pairs), so a symmetric head
+has mirror-exact labels.
 """
 
 from __future__ import annotations
