@@ -131,15 +131,17 @@ def write_lapa(root: Path, size: int = 128, sides: str = "subject", per_split: i
     return faces
 
 
-def write_ibugmask(root: Path, size: int = 128, sides: str = "subject", per_split: int = 3) -> list[FixtureFace]:
-    faces = _faces({"train": per_split, "test": per_split}, size)
+def write_ibugmask(root: Path, size: int = 128, sides: str = "subject", per_split: int = 3,
+                   splits: tuple[str, ...] = ("train", "test"), poses: tuple[Pose, ...] = DEFAULT_POSES,
+                   ) -> list[FixtureFace]:
+    faces = _faces(dict.fromkeys(splits, per_split), size, poses)
     src = LabelSet(ELEVEN, name="ibugmask")
     for f in faces:
         base = Path(root) / f.split
         base.mkdir(parents=True, exist_ok=True)
         Image.fromarray(f.image).save(base / f"{f.name}.jpg", quality=95)
         Image.fromarray(to_source(f.mask, src, sides)).save(base / f"{f.name}.png")
-        write_pts(base / f"{f.name}.pts", f.lm68 + 1.0 - 1.0)
+        write_pts(base / f"{f.name}.pts", f.lm68)
     return faces
 
 
