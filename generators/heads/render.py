@@ -192,12 +192,26 @@ def _class_colours(head: Head) -> np.ndarray:
     return lut
 
 
+_SKIN_LIKE = np.zeros(256, bool)
+_SKIN_LIKE[[C["skin"], C["nose"], C["neck"], C["l_ear"], C["r_ear"]]] = True
+
+
 def _shade(head: Head, px: _Pixels) -> np.ndarray:
     """Linear RGB (M, 3) of hit samples."""
     app = head.appearance
     lab, part = px.labels, head.part[px.tri]
     rest, noise = px.attrs[:, _REST], px.attrs[:, _NOISE]
     col = _class_colours(head)[lab] * noise[:, None]
+    sk = np.flatnonzero(_SKIN_LIKE[lab])
+    if sk.size:
+        r = rest[sk]
+        # Warmer cheeks, nose tip and ears (blood near the surface), and a fine pore-scale grain.
+        ax = np.abs(r[:, 0])
+        blush = np.exp(-(((ax - 0.042) ** 2 + (r[:, 1] - 0.012) ** 2) / 0.0006)) * (r[:, 2] < -0.04)
+        blush = blush + 0.7 * np.exp(-((ax ** 2 + (r[:, 1] - 0.012) ** 2 + (r[:, 2] + 0.11) ** 2) / 0.0002))
+        grain = np.sin(5200.0 * r[:, 0] + 1.3) * np.sin(4700.0 * r[:, 1] + 0.7) * np.sin(5900.0 * r[:, 2])
+        f = (1.0 + 0.025 * grain)[:, None] * (1.0 + blush[:, None] * np.array([0.05, -0.05, -0.04], np.float32))
+        col[sk] *= f.astype(np.float32)
     brow = np.flatnonzero((lab == C["l_brow"]) | (lab == C["r_brow"]))
     if brow.size:
         r = rest[brow]
