@@ -54,12 +54,17 @@ class _Pairs:
     per_gauss: Tensor  # [M] number of pairs of each Gaussian
 
 
+def _take(x: Tensor, idx: Tensor) -> Tensor:
+    """``x[idx]`` along dim 0 via ``index_select``: several times faster than advanced indexing on CPU."""
+    return torch.index_select(x, 0, idx)
+
+
 def _segment_ids(counts: Tensor, total: int) -> tuple[Tensor, Tensor]:
     """For segments of the given lengths: the segment of each element and its index inside it."""
     ids = torch.arange(counts.numel(), device=counts.device)
     seg = torch.repeat_interleave(ids, counts, output_size=total)
     starts = torch.cumsum(counts, 0) - counts
-    local = torch.arange(total, device=counts.device) - starts[seg]
+    local = torch.arange(total, device=counts.device) - _take(starts, seg)
     return seg, local
 
 
@@ -78,11 +83,12 @@ def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height
     y1 = torch.floor(m[:, 1] + half_h - 0.5 + _SPAN_EPS).clamp(-1, height - 1)
     nrows = torch.where(tau > 0, (y1 - y0 + 1).clamp_min(0), torch.zeros_like(y0)).long()
     g_row, local_y = _segment_ids(nrows, int(nrows.sum()))
-    y_row = y0.long()[g_row] + local_y
-    dy = y_row.double() + 0.5 - m[g_row, 1]
-    ar, br = a[g_row], b[g_row]
-    half_w = (2.0 * ar * tau[g_row] - detc[g_row] * dy * dy).clamp_min(0.0).sqrt() / ar
-    xc = m[g_row, 0] - 0.5 - br * dy / ar
+    y_row = _take(y0.long(), g_row) + local_y
+    mg = _take(m, g_row)
+    dy = y_row.double() + 0.5 - mg[:, 1]
+    ar, br = _take(a, g_row), _take(b, g_row)
+    half_w = (2.0 * ar * _take(tau, g_row) - _take(detc, g_row) * dy * dy).clamp_min(0.0).sqrt() / ar
+    xc = mg[:, 0] - 0.5 - br * dy / ar
     x0 = torch.ceil(xc - half_w - _SPAN_EPS).clamp(0, width)
     x1 = torch.floor(xc + half_w + _SPAN_EPS).clamp(-1, width - 1)
     npix = (x1 - x0 + 1).clamp_min(0).long()
@@ -91,18 +97,18 @@ def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height
 
 def _pair_alpha(row, local, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
     """Gaussian-major per-pair arithmetic: alpha (0 where skipped) and pixel id."""
-    dx = dx0[row] + local.to(dx0.dtype)
-    sigma = dx * (ha[row] * dx + bdy[row]) + cdy[row]
-    alpha = torch.clamp_max(opac[row] * torch.exp(-sigma), alpha_max)
+    dx = _take(dx0, row) + local.to(dx0.dtype)
+    sigma = dx * (_take(ha, row) * dx + _take(bdy, row)) + _take(cdy, row)
+    alpha = torch.clamp_max(_take(opac, row) * torch.exp(-sigma), alpha_max)
     alpha = torch.where((alpha >= ALPHA_MIN) & (sigma >= 0), alpha, torch.zeros_like(alpha))
-    return alpha, (pixbase[row] + local).to(pixbase.dtype)
+    return alpha, (_take(pixbase, row) + local).to(pixbase.dtype)
 
 
 def _transmittance(alpha, first):
     """Pixel-major: transmittance before each pair (float64), whether the pixel is still open, log(1-a)."""
     log1m = torch.log1p(-alpha.double())
     cs_excl = torch.cumsum(log1m, 0) - log1m
-    log_t = cs_excl - cs_excl[first]
+    log_t = cs_excl - _take(cs_excl, first)
     keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
     trans = torch.exp(log_t)
     w = torch.where(keep, alpha.double() * trans, torch.zeros_like(trans)).to(alpha.dtype)
@@ -150,23 +156,24 @@ def build_pairs(
     hw = width * height
     idx_t = torch.int32 if max(hw, n_pairs) < 2**31 else torch.int64
     # Per-row constants (dy is fixed on a row), expanded to pairs Gaussian-major: sequential reads.
-    a, b, c = conics[g_row].unbind(-1)
-    dy = (y_row.to(dt) + 0.5) - means2d[g_row, 1]
-    dx0 = (x0.to(dt) + 0.5) - means2d[g_row, 0]
+    a, b, c = _take(conics, g_row).unbind(-1)
+    mg = _take(means2d, g_row)
+    dy = (y_row.to(dt) + 0.5) - mg[:, 1]
+    dx0 = (x0.to(dt) + 0.5) - mg[:, 0]
     pixbase = (y_row * width + x0).to(idx_t)
     alpha, pix_g = _kernels(compiled)[0](
-        row, local, dx0, 0.5 * a, b * dy, 0.5 * c * dy * dy, opacities[g_row], pixbase, alpha_max
+        row, local, dx0, 0.5 * a, b * dy, 0.5 * c * dy * dy, _take(opacities, g_row), pixbase, alpha_max
     )
     pix, perm = torch.sort(pix_g, stable=True)
     counts = torch.bincount(pix, minlength=hw)
     crow = torch.zeros(hw + 1, dtype=idx_t, device=means2d.device)
     torch.cumsum(counts, 0, out=crow[1:])
-    row_s = row.to(idx_t)[perm]
-    gauss = g_row.to(idx_t)[row_s]
+    row_s = _take(row.to(idx_t), perm)
+    gauss = _take(g_row.to(idx_t), row_s)
     per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=means2d.device).index_add_(
         0, g_row, npix
     )
-    return _Pairs(crow, gauss, pix, row_s, alpha[perm], perm, pix_g, g_row, dy, per_gauss)
+    return _Pairs(crow, gauss, pix, row_s, _take(alpha, perm), perm, pix_g, g_row, dy, per_gauss)
 
 
 class Composite(torch.autograd.Function):
@@ -187,7 +194,7 @@ class Composite(torch.autograd.Function):
         hw = width * height
         with torch.no_grad():
             p = build_pairs(means2d, conics, opacities, width, height, alpha_max, compiled)
-            trans, keep, w, log1m_kept = _kernels(compiled)[1](p.alpha, p.crow[:-1][p.pix])
+            trans, keep, w, log1m_kept = _kernels(compiled)[1](p.alpha, _take(p.crow[:-1], p.pix))
             w = w.to(colors.dtype)
             log_tfin = torch.zeros(hw, dtype=torch.float64, device=means2d.device)
             log_tfin.index_add_(0, p.pix, log1m_kept)
@@ -216,7 +223,7 @@ class Composite(torch.autograd.Function):
         d_alpha = d_alpha if d_alpha is not None else colors.new_zeros(hw)
         # Colours: a (Gaussians x pixels) product built Gaussian-major (a CSR transpose is slow on CPU).
         w_g = torch.empty_like(w)
-        w_g[p.perm] = w
+        w_g.index_copy_(0, p.perm, w)
         crow_g = torch.zeros(m + 1, dtype=p.crow.dtype, device=w.device)
         torch.cumsum(p.per_gauss, 0, out=crow_g[1:])
         d_colors = _csr(crow_g, p.pix_g, w_g, (m, hw)) @ d_image
@@ -227,14 +234,14 @@ class Composite(torch.autograd.Function):
         h, hdx, hdx2 = _kernels(ctx.compiled)[2](
             w,
             v,
-            cs[p.crow[1:][p.pix] - 1],
+            _take(cs, _take(p.crow[1:], p.pix) - 1),
             cs,
             trans,
             p.alpha,
             keep,
-            d_tfin[p.pix],
+            _take(d_tfin, p.pix),
             p.pix,
-            means2d[p.gauss, 0],
+            _take(means2d[:, 0].contiguous(), p.gauss),
             width,
             ctx.alpha_max,
         )
@@ -243,7 +250,7 @@ class Composite(torch.autograd.Function):
         s0 = torch.bincount(p.row, weights=h, minlength=n_rows)
         s1 = torch.bincount(p.row, weights=hdx, minlength=n_rows)
         s2 = torch.bincount(p.row, weights=hdx2, minlength=n_rows)
-        a, b, c = conics.double()[p.g_row].unbind(-1)
+        a, b, c = _take(conics.double(), p.g_row).unbind(-1)
         dy = p.dy_row.double()
         per_row = torch.stack(
             [a * s1 + b * dy * s0, b * s1 + c * dy * s0, -0.5 * s2, -dy * s1, -0.5 * dy * dy * s0, s0], -1
