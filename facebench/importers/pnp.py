@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from facebench.pose import Pose, pose_to_rotation, rotation_to_pose
 
-START_YAWS = (-70.0, -35.0, 0.0, 35.0, 70.0)
+START_YAWS = (-50.0, 0.0, 50.0)
 JAW = np.arange(17)
 JAW_WEIGHT = 0.5  # annotated jaw points trace the silhouette, not fixed 3D points: trust them less
 
