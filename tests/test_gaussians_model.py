@@ -177,3 +177,29 @@ def test_cpu_path_never_touches_gsplat():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok" and out.stderr.strip() == ""
+
+
+def test_ssim_is_one_for_equal_images_and_close_to_torchmetrics():
+    from generators.gaussians.ssim import ssim
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(3, 48, 48, generator=g)
+    b = (a + 0.1 * torch.randn(3, 48, 48, generator=g)).clamp(0, 1)
+    assert abs(float(ssim(a, a)) - 1.0) < 1e-6
+    tm = pytest.importorskip("torchmetrics.functional.image")
+    ref = float(tm.structural_similarity_index_measure(b[None], a[None], data_range=1.0))
+    assert abs(float(ssim(a, b)) - ref) < 0.01  # same window; only the border handling differs
+
+
+def test_model_shape_errors_are_user_errors():
+    from facebench.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig):
+        GaussianModel(
+            torch.zeros(3, 3),
+            torch.zeros(3, 3),
+            torch.zeros(3, 4),
+            torch.zeros(3),
+            torch.zeros(2, 3),
+            sh_degree=None,
+        )

@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from facebench.errors import CheckpointError
+from facebench.errors import CheckpointError, InvalidConfig
 
 from .cameras import camera_center
 from .rasterize import Backend, rasterize
@@ -66,7 +66,7 @@ class GaussianModel:
             expect["features"] = (n, self.features.shape[1] if self.features.dim() == 2 else -1)
         for name, shape in expect.items():
             if tuple(getattr(self, name).shape) != shape:
-                raise CheckpointError(
+                raise InvalidConfig(
                     f"Gaussian parameter {name} has shape {tuple(getattr(self, name).shape)}, "
                     f"expected {shape}"
                 )
@@ -211,12 +211,15 @@ class GaussianModel:
         missing = [k for k in PARAM_NAMES[:5] if k not in tensors]
         if missing:
             raise CheckpointError(f"missing tensors {missing}", path)
-        return cls(
-            **{k: tensors[k].to(device) for k in tensors if k in PARAM_NAMES},
-            sh_degree=header["sh_degree"],
-            feature_names=header.get("feature_names"),
-            meta=header.get("meta") or {},
-        )
+        try:
+            return cls(
+                **{k: tensors[k].to(device) for k in tensors if k in PARAM_NAMES},
+                sh_degree=header["sh_degree"],
+                feature_names=header.get("feature_names"),
+                meta=header.get("meta") or {},
+            )
+        except InvalidConfig as e:
+            raise CheckpointError(str(e), path) from e
 
     def export_ply(self, path: str | Path, include_features: bool = False) -> Path:
         """Write the INRIA 3DGS PLY layout (binary little-endian), which common splat viewers read.

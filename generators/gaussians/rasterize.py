@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any, Literal
 
@@ -33,6 +34,9 @@ def choose_backend(device: torch.device, backend: Backend = "auto") -> Literal["
             + ("" if torch.cuda.is_available() else " and no CUDA device"),
             hint="use backend='torch' (or 'auto') on a CPU",
         )
+    if cuda and backend == "auto" and importlib.util.find_spec("gsplat") is None:
+        log.info("CUDA tensors but gsplat is not installed: using the torch rasterizer")
+        return "torch"
     return "gsplat" if cuda else "torch"
 
 
@@ -160,13 +164,15 @@ def _rasterize_torch(
         sel = vis[torch.argsort(proj.depths[vis], stable=True)]
     if sh_degree is not None:
         campos = -viewmat[:3, :3].T @ viewmat[:3, 3]
-        feats = torch.clamp_min(eval_sh(sh_degree, colors[sel], means[sel] - campos) + 0.5, 0.0)
+        dirs = torch.index_select(means, 0, sel) - campos
+        feats = torch.clamp_min(eval_sh(sh_degree, torch.index_select(colors, 0, sel), dirs) + 0.5, 0.0)
     else:
-        feats = colors[sel]
+        feats = torch.index_select(colors, 0, sel)
     d = feats.shape[1]
-    feats = torch.cat([feats, proj.depths[sel, None].to(feats.dtype)], 1)
+    take = lambda x: torch.index_select(x, 0, sel)  # noqa: E731  (faster than x[sel], also backward)
+    feats = torch.cat([feats, take(proj.depths)[:, None].to(feats.dtype)], 1)
     img, alpha = composite(
-        proj.means2d[sel], proj.conics[sel], opacities[sel], feats, width, height, alpha_max, use_compile
+        take(proj.means2d), take(proj.conics), take(opacities), feats, width, height, alpha_max, use_compile
     )
     image, depth = img[:, :d], img[:, d]
     if background is not None:
