@@ -11,7 +11,7 @@ from PIL import Image
 from facebench.dataset import load, validate
 from facebench.errors import FacebenchError, InvalidDataset, InvalidMask
 from facebench.importers import fixtures, import_dataset
-from facebench.importers.landmarks import InvalidLandmarks, write_lapa_txt
+from facebench.importers.landmarks import InvalidLandmarks, write_lapa_txt, write_pts
 from facebench.importers.policy import merge_predictions, policy_of
 from facebench.labels import CELEBAMASK_HQ, FACEBENCH, LabelSet
 from facebench.pose import wrap_degrees
@@ -143,3 +143,25 @@ def test_malformed_inputs(tmp_path: Path) -> None:
     with pytest.raises(FacebenchError) as e:
         import_dataset("lfw", lapa, tmp_path / "o7")
     _one_line(e, "unknown dataset 'lfw'")
+
+
+def test_helen_with_300w_landmarks(tmp_path: Path) -> None:
+    faces = fixtures.write_helen(tmp_path / "helen", per_split=1)
+    lms = tmp_path / "300w" / "helen" / "testset"
+    lms.mkdir(parents=True)
+    for f in faces:
+        write_pts(lms / f"{f.name}.pts", f.lm68)
+    summary = import_dataset("helen", tmp_path / "helen", tmp_path / "out", extra={"landmarks": tmp_path / "300w"})
+    assert summary["pose_sources"] == {"pnp-landmarks-68": 3} and summary["pose_fit_median_rel"] < 0.05
+    _check(tmp_path / "out", faces, ELEVEN, yaw_tol=1.0)
+    # Landmarks of a differently sized copy of the images are refused.
+    write_pts(lms / f"{faces[0].name}.pts", faces[0].lm68 * 2.0)
+    with pytest.raises(InvalidLandmarks) as e:
+        import_dataset("helen", tmp_path / "helen", tmp_path / "o2", extra={"landmarks": tmp_path / "300w"})
+    _one_line(e, "SmithCVPR2013_dataset_original")
+
+
+def test_split_aliases_and_limit(tmp_path: Path) -> None:
+    fixtures.write_lapa(tmp_path / "LaPa", per_split=3)
+    summary = import_dataset("lapa", tmp_path / "LaPa", tmp_path / "out", splits=("val", "test"), limit=2)
+    assert summary["counts"] == {"validation": 2, "test": 2}

@@ -47,5 +47,9 @@ def import_command(
     typer.echo(f"{reader.pretty_name}: {counts} images -> {out}")
     typer.echo(f"  left/right: {sv['convention']}'s sides ({sv['subject_votes']} vs {sv['image_votes']} votes)")
     typer.echo("  pose: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["pose_sources"].items())))
+    if summary["pose_fit_median_rel"] is not None:
+        rel = summary["pose_fit_median_rel"]
+        warn = "  (high: is this the documented landmark layout?)" if rel > 0.15 else ""
+        typer.echo(f"  landmark fit: median reprojection error {100 * rel:.1f}% of the face size{warn}")
     if summary["label_policy"]["absent"]:
         typer.echo("  not labelled by this dataset: " + ", ".join(summary["label_policy"]["absent"]))

@@ -25,6 +25,8 @@ from facebench.labels import FACEBENCH, IGNORE, LabelSet
 from facebench.pose import Pose
 
 CHECK_SAMPLE = 64  # masks read up front to decide conventions
+SPLIT_ALIASES = {"val": "validation", "valid": "validation", "tuning": "validation", "exemplars": "train",
+                 "testing": "test"}
 
 
 @dataclass(frozen=True)
@@ -127,10 +129,11 @@ def _select(items: list[Item], options: ImportOptions, root: Path) -> dict[str, 
     for it in sorted(items, key=lambda i: i.id):
         by_split.setdefault(it.split, []).append(it)
     if options.splits:
-        unknown = [s for s in options.splits if s not in by_split]
+        wanted = [SPLIT_ALIASES.get(s.lower(), s.lower()) for s in options.splits]
+        unknown = [s for s in wanted if s not in by_split]
         if unknown:
             raise InvalidDataset(f"has no split {', '.join(unknown)} (it has: {', '.join(sorted(by_split))})", root)
-        by_split = {s: by_split[s] for s in options.splits}
+        by_split = {s: by_split[s] for s in dict.fromkeys(wanted)}
     if options.limit:
         by_split = {s: v[: options.limit] for s, v in by_split.items()}
     return by_split
@@ -162,6 +165,7 @@ def run_import(
     policy = LabelPolicy(reader.name, reader.source.names, vote.convention, absent_classes(reader.source), merge,
                          reader.notes)
     pose_sources: dict[str, int] = {}
+    fit: list[float] = []
 
     def samples(items: list[Item]) -> Iterator[Sample]:
         for it in items:
@@ -170,7 +174,10 @@ def run_import(
             mask = lut[src]
             pose, prov = reader.pose(it, mask)
             pose_sources[prov["pose_source"]] = pose_sources.get(prov["pose_source"], 0) + 1
-            files = {k: _rel(v, reader.root) for k, v in it.files.items() if isinstance(v, Path)}
+            if prov.get("pose_rms_rel") is not None:
+                fit.append(prov["pose_rms_rel"])
+            files = {k: _rel(v, reader.root) if isinstance(v, Path) else v for k, v in it.files.items()
+                     if isinstance(v, Path | str)}
             yield Sample(
                 id=it.id, image=img, mask=mask, subject=it.subject, yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll,
                 label_source="gt",
@@ -190,7 +197,8 @@ def run_import(
     )  # fmt: skip
     build_dataset({s: samples(v) for s, v in by_split.items()}, out, info, overwrite=overwrite)
     return {"out": str(out), "counts": {s: len(v) for s, v in by_split.items()}, "sides": vote.to_dict(),
-            "pose_sources": pose_sources, "label_policy": policy.to_dict(), **facts}
+            "pose_sources": pose_sources, "pose_fit_median_rel": float(np.median(fit)) if fit else None,
+            "label_policy": policy.to_dict(), **facts}
 
 
 def _rel(p: Path, root: Path) -> str:

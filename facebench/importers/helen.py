@@ -104,7 +104,8 @@ class HelenReader(Reader):
         xy = read_pts(pts, 68)
         _check_on_face(xy, mask, pts)
         r = pose_from_68(xy, w, h)
-        return r.pose, {"pose_source": "pnp-landmarks-68", "pose_rms_px": round(r.rms_px, 3)}
+        return r.pose, {"pose_source": "pnp-landmarks-68", "pose_rms_px": round(r.rms_px, 3),
+                        "pose_rms_rel": round(r.rms_rel, 4)}
 
 
 def _check_on_face(xy: np.ndarray, mask: np.ndarray, path: Path) -> None:

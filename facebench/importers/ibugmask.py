@@ -72,4 +72,5 @@ class IbugMaskReader(Reader):
         if not _inside(xy, w, h):
             raise InvalidLandmarks(f"landmarks fall outside the {w}×{h} image", item.files["landmarks"])
         r = pose_from_68(xy, w, h)
-        return r.pose, {"pose_source": "pnp-landmarks-68", "pose_rms_px": round(r.rms_px, 3)}
+        return r.pose, {"pose_source": "pnp-landmarks-68", "pose_rms_px": round(r.rms_px, 3),
+                        "pose_rms_rel": round(r.rms_rel, 4)}

@@ -65,7 +65,8 @@ class LapaReader(Reader):
         if not _inside(xy, w, h):
             raise InvalidLandmarks(f"landmarks fall outside the {w}×{h} image", item.files["landmarks"])
         r = pose_from_68(xy[LAPA106_TO_68[:, 1]], w, h, LAPA106_TO_68[:, 0])
-        return r.pose, {"pose_source": "pnp-landmarks-lapa106", "pose_rms_px": round(r.rms_px, 3)}
+        return r.pose, {"pose_source": "pnp-landmarks-lapa106", "pose_rms_px": round(r.rms_px, 3),
+                        "pose_rms_rel": round(r.rms_rel, 4)}
 
 
 def _inside(xy, w: int, h: int, margin: float = 0.5) -> bool:

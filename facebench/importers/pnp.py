@@ -31,6 +31,7 @@ class PnPResult:
     rotation: np.ndarray  # (3, 3) head→camera
     translation: np.ndarray  # (3,) metres
     rms_px: float  # reprojection error
+    rms_rel: float  # reprojection error / landmark spread: ~0.03 for a good fit, > 0.15 means a wrong layout
 
 
 def intrinsics(width: int, height: int, focal_scale: float = 1.5) -> np.ndarray:
@@ -79,7 +80,8 @@ def solve_pose(
             best = sol
     rot = Rotation.from_rotvec(best.x[:3]).as_matrix()
     err = project(p3, rot, best.x[3:], k) - p2
-    return PnPResult(rotation_to_pose(rot), rot, best.x[3:].copy(), float(np.sqrt((err**2).sum(1).mean())))
+    rms = float(np.sqrt((err**2).sum(1).mean()))
+    return PnPResult(rotation_to_pose(rot), rot, best.x[3:].copy(), rms, rms / max(spread2, 1e-6))
 
 
 def pose_from_68(points2d: np.ndarray, width: int, height: int, idx68: np.ndarray | None = None,
