@@ -30,7 +30,10 @@ class Errors:
 
     def summary(self) -> dict:
         med = np.median(self.err, 0)
-        return {"method": self.method, "n": len(self.err), "median_yaw": round(float(med[0]), 2),
+        a = np.abs(self.yaw_true)
+        by_bin = {f"median_yaw_{lo}_{hi}": round(float(np.median(self.err[(a >= lo) & (a < hi), 0])), 2)
+                  for lo, hi in ((0, 30), (30, 61)) if ((a >= lo) & (a < hi)).any()}
+        return {"method": self.method, "n": len(self.err), "median_yaw": round(float(med[0]), 2), **by_bin,
                 "median_pitch": round(float(med[1]), 2), "median_roll": round(float(med[2]), 2),
                 "p90_yaw": round(float(np.percentile(self.err[:, 0], 90)), 2)}
 
@@ -78,11 +81,12 @@ def main() -> None:
     ap.add_argument("--renders", type=int, default=4, help="views per head also rendered for the mask method")
     ap.add_argument("--noise", type=float, default=1.5)
     a = ap.parse_args()
-    print("| method | n | median |yaw err| | p90 |yaw err| | median |pitch err| | median |roll err| |")
-    print("|---|---|---|---|---|---|")
+    print("| method | n | median yaw err | (abs yaw < 30) | (30..60) | p90 | median pitch err | median roll err |")
+    print("|---|---|---|---|---|---|---|---|")
     for e in measure(a.heads, a.views, a.renders, a.noise):
         s = e.summary()
-        print(f"| {s['method']} | {s['n']} | {s['median_yaw']}° | {s['p90_yaw']}° | {s['median_pitch']}° | "
+        print(f"| {s['method']} | {s['n']} | {s['median_yaw']}° | {s.get('median_yaw_0_30')}° | "
+              f"{s.get('median_yaw_30_61')}° | {s['p90_yaw']}° | {s['median_pitch']}° | "
               f"{s['median_roll']}° |")
 
 
