@@ -330,6 +330,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                 progress.update(
                     task, completed=step, loss=loss_ema, lr=lr, ips=seen / max(1e-9, time.perf_counter() - t0)
                 )
+                if not console.is_terminal and (step % max(1, cfg.steps // 50) == 0 or step == end):
+                    # no live bar in logs: a plain line every 2% instead
+                    console.print(f"step {step}/{cfg.steps}  loss {loss_ema:.3f}  lr {lr:.2e}  "
+                                  f"{seen / max(1e-9, time.perf_counter() - t0):.1f} img/s")  # fmt: skip
                 if step % cfg.save_every == 0 or step == end:
                     _save(out, model, opt, cfg, ds, revision, step, metrics, history)
     except KeyboardInterrupt:

@@ -5,7 +5,8 @@
 For every model: parameter count; inference (eager fp32, batch 8) and its peer, bf16 autocast with
 channels_last (oneDNN's bf16 kernels on AVX512-BF16/AMX CPUs); a full training step (vectorised
 augmentation, forward, OHEM loss on every head, backward, optimiser step) in fp32 and with bf16
-autocast. For BiSeNet also onnxruntime on the exported graph, if installed.
+autocast. For BiSeNet also onnxruntime on the exported graph, if installed, and 1 thread instead of
+2 (on a shared machine the second OpenMP thread can cost more than it gives).
 
 Timing: best of ``--reps`` repetitions after one warm-up (as timeit advises: other processes only
 ever add time, and the machine is shared), with the median printed alongside. Targets at full
@@ -15,9 +16,14 @@ object: {"bisenet_infer_ms", "bisenet_train_img_per_s", ...other figures}.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
+
+# Before torch loads OpenMP: threads that spin at barriers starve when other processes hold the
+# cores; on this shared 2-core machine that made 2-thread runs 10-100× slower (see BENCHMARKS.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
 import statistics
 import tempfile
 import time
@@ -108,7 +114,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cap = torch.backends.cpu.get_cpu_capability()
     load = os.getloadavg()[0]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cap}, load {load:.2f} (start)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cap}, load {load:.2f} (start), "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"
+    )
     print(
         f"size {args.size}², batch {args.batch}, width {args.width}; best of {args.reps} (median in brackets)"
     )
@@ -123,6 +132,16 @@ def main() -> None:
         tr32 = training(name, args.width, args.size, args.batch, args.train_reps, amp=False)
         tr16 = training(name, args.width, args.size, args.batch, args.train_reps, amp=True)
         ort = onnxruntime_ms(model, x, args.reps, args.threads) if name == "bisenet" else None
+        if name == "bisenet" and args.threads > 1:  # scaling peer: is the second core paying off here?
+            torch.set_num_threads(1)
+            one = (
+                inference(model, x, args.reps, bf16=False),
+                training(name, args.width, args.size, args.batch, args.train_reps, amp=False),
+            )
+            torch.set_num_threads(args.threads)
+            extra = {"bisenet_infer_ms_1thread": round(one[0][0], 2),
+                     "bisenet_train_img_per_s_1thread": round(one[1][0], 2)}  # fmt: skip
+            scaling = (one[0][0] / fp32[0], tr32[0] / one[1][0])
         result[f"{name}_infer_ms"] = round(fp32[0], 2)
         result[f"{name}_train_img_per_s"] = round(tr32[0], 2)
         result[f"{name}_params"] = params
@@ -130,6 +149,8 @@ def main() -> None:
         result[f"{name}_train_img_per_s_bf16"] = round(tr16[0], 2)
         if ort is not None:
             result[f"{name}_infer_ms_onnxruntime"] = round(ort[0], 2)
+        if name == "bisenet" and args.threads > 1:
+            result.update(extra)
         rows.append((name, params, fp32, bf16, ort, tr32, tr16))
     for name, params, fp32, bf16, ort, tr32, tr16 in rows:
         print(f"\n{name}: {params / 1e6:.2f} M parameters")
@@ -140,6 +161,10 @@ def main() -> None:
             gain = fp32[0] / ort[0]
             print(f"  inference onnxruntime     {ort[0]:7.1f} ms/image  ({ort[1]:.1f})  speed-up ×{gain:.2f}")
         print(f"  training fp32             {tr32[0]:7.2f} images/s  ({tr32[1]:.2f})")
+        if name == "bisenet" and args.threads > 1:
+            print(f"  1 thread: inference {result['bisenet_infer_ms_1thread']} ms/image, training "
+                  f"{result['bisenet_train_img_per_s_1thread']} images/s; {args.threads} threads are "
+                  f"×{scaling[0]:.2f} / ×{scaling[1]:.2f} as fast")  # fmt: skip
         gain = tr16[0] / tr32[0]
         print(f"  training bf16 autocast    {tr16[0]:7.2f} images/s  ({tr16[1]:.2f})  speed-up ×{gain:.2f}")
     if "bisenet_infer_ms" in result:
