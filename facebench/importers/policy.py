@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from facebench.errors import InvalidConfig
-from facebench.labels import FACEBENCH, IGNORE, LabelSet, canonical_name
+from facebench.labels import FACEBENCH, LabelSet, canonical_name
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class LabelPolicy:
         """256-entry LUT over facebench ids: absent classes -> their merge target, others unchanged."""
         lut = np.arange(256, dtype=np.uint8)
         for a, b in self.merge.items():
-            lut[FACEBENCH.index(a)] = FACEBENCH.index(b) if b != "ignore" else IGNORE
+            lut[FACEBENCH.index(a)] = FACEBENCH.index(b)
         return lut
 
     def describe(self) -> list[str]:
@@ -81,14 +81,14 @@ def absent_classes(source: LabelSet) -> tuple[str, ...]:
 
 
 def parse_merges(specs: list[str] | None) -> dict[str, str]:
-    """``["l_ear=background", ...]`` -> {facebench name: facebench name or 'ignore'}."""
+    """``["l_ear=background", ...]`` -> {facebench name: facebench name}."""
     out = {}
     for s in specs or []:
         if "=" not in s:
             raise InvalidConfig(f"--merge expects CLASS=TARGET, got {s!r}")
         a, b = (canonical_name(x) for x in s.split("=", 1))
         for n in (a, b):
-            if n not in FACEBENCH.names and n != "ignore":
+            if n not in FACEBENCH.names:
                 raise InvalidConfig(f"--merge: unknown class {n!r}", hint="use facebench class names (id2label.json)")
         out[a] = b
     return out
