@@ -106,13 +106,14 @@ def _pair_alpha(row, local, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
 
 def _transmittance(alpha, first):
     """Pixel-major: transmittance before each pair (float64), whether the pixel is still open, log(1-a)."""
-    log1m = torch.log1p(-alpha.double())
+    a64 = alpha.double()
+    log1m = torch.log1p(-a64)
     cs_excl = torch.cumsum(log1m, 0) - log1m
     log_t = cs_excl - _take(cs_excl, first)
     keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
     trans = torch.exp(log_t)
-    w = torch.where(keep, alpha.double() * trans, torch.zeros_like(trans)).to(alpha.dtype)
-    return trans, keep, w, torch.where(keep, log1m, torch.zeros_like(log1m))
+    w = (a64 * trans).masked_fill_(~keep, 0.0).to(alpha.dtype)
+    return trans, keep, w, log1m.masked_fill_(~keep, 0.0)
 
 
 def _pair_grads(w, v, cs_end, cs, trans, alpha, keep, d_tfin, pix, mx, width: int, alpha_max: float):
