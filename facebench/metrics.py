@@ -3,7 +3,8 @@
 Convention (printed in every report): one confusion matrix is accumulated over the whole split
 (and one per pose bin), never averaged per image. Per class, IoU = TP/(TP+FP+FN) and
 F1 = 2TP/(2TP+FP+FN); a class absent from both truth and prediction is NaN, not 0, and is
-skipped by the means. Pixels labelled 255 in the truth are ignored. The headline is mean F1 over
+skipped by the means. Pixels labelled 255 in the truth are ignored; a *prediction* of 255 (abstain,
+as refined labels do where unsure) is scored as background, so it costs the true class a miss. The headline is mean F1 over
 foreground classes (FaRL's scorer); mIoU is given with and without background, and every mean is
 also given with left/right pairs merged. 95% intervals: percentile bootstrap over images.
 """
@@ -20,7 +21,8 @@ from facebench.labels import FACEBENCH, IGNORE, LabelSet
 CONVENTION = (
     "Dataset-level confusion matrix (summed over all images of the split or pose bin, not averaged per "
     "image); per-class IoU = TP/(TP+FP+FN), F1 = 2TP/(2TP+FP+FN); a class absent from both truth and "
-    "prediction is NaN and skipped by means; truth pixels labelled 255 are ignored; headline = mean F1 over "
+    "prediction is NaN and skipped by means; truth pixels labelled 255 are ignored; predicted 255 (abstain) counts as "
+    "background, i.e. a miss; headline = mean F1 over "
     "foreground classes; mIoU with and without background; 'merged' merges left/right pairs; 95% intervals "
     "from a percentile bootstrap over images."
 )
@@ -38,6 +40,8 @@ def confusion_matrix(pred: np.ndarray, true: np.ndarray, num_classes: int) -> np
         raise InvalidMask("masks must be uint8 class ids")
     code = (true.astype(np.uint16) << 8) | pred
     full = np.bincount(code.ravel(), minlength=65536).reshape(256, 256)
+    full[:, 0] += full[:, IGNORE]  # a prediction of 255 abstains: scored as background, i.e. a miss
+    full[:, IGNORE] = 0
     bad = full[:num_classes, num_classes:].sum()
     if bad:
         cols = np.flatnonzero(full[:num_classes, num_classes:].sum(0)) + num_classes

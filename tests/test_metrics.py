@@ -106,3 +106,12 @@ def test_groups_sum_to_total_and_bad_input_is_rejected():
         confusion_matrix(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8), 19)
     with pytest.raises(InvalidMask, match="illegal class ids \\[40\\]"):
         confusion_matrix(np.full((2, 2), 40, np.uint8), np.zeros((2, 2), np.uint8), 19)
+
+
+def test_abstaining_prediction_is_a_miss_not_a_pass():
+    true = np.array([[4, 4, 4, 4]], np.uint8)
+    abstain = np.array([[4, 4, 255, 255]], np.uint8)
+    as_bg = np.array([[4, 4, 0, 0]], np.uint8)
+    np.testing.assert_array_equal(confusion_matrix(abstain, true, 19), confusion_matrix(as_bg, true, 19))
+    _, f1 = iou_f1(confusion_matrix(abstain, true, 19))
+    assert f1[4] == pytest.approx(2 * 2 / (2 * 2 + 2))
