@@ -1,6 +1,7 @@
 """Derive the mean 3D face landmarks (iBUG 68-point layout) from the MakeHuman template. Run offline:
 
     python -m facebench.importers.make_mean_face        # rewrites facebench/importers/mean_face_68.json
+    python -m facebench.importers.make_mean_face --anchors-only   # keep the 68 points, redo region anchors
 
 This is the only importer module that imports ``generators`` (the facebench ground floor must not), so
 the runtime reads the shipped JSON instead. Each landmark is one template vertex, chosen by a geometric
@@ -20,7 +21,8 @@ rule on the neutral mesh in the facebench head frame (metres; x = subject's left
   equal angles from the eye-corner level on the subject's right, down through the chin, to the left.
 
 The subject's right side is picked by rule and the left is its mirror vertex (``hm08.mirror``), so the
-set is exactly symmetric.
+set is exactly symmetric. ``region_anchors`` (for pose from a label map, maskpose.py) are triangulated
+from renders, see ``region_anchors()``.
 """
 
 from __future__ import annotations
@@ -179,8 +181,47 @@ def derive() -> dict:
     }
 
 
+def region_anchors(heads: int = 6, views: int = 16, size: int = 192, seed: int = 0) -> dict[str, list[float]]:
+    """Effective 3D anchor of each region's visible centroid, triangulated from synthetic renders.
+
+    maskpose.py matches a region's 2D centroid with one 3D point. The centroid of what is *visible*
+    moves differently from any surface point as the head turns (the far side of the nose hides), so
+    instead of guessing the point we triangulate it: over heads of varied identity and random poses
+    (|yaw| <= 70, |pitch| <= 25), the 3D point whose projections best match the observed centroids
+    (linear least squares, known cameras)."""
+    from facebench.importers.maskpose import REGIONS, region_centroids
+    from facebench.pose import Pose
+    from generators.heads import camera_for_pose, render_view, sample_head
+
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in REGIONS}
+    for h in range(heads):
+        head = sample_head(2000 + h)
+        for _ in range(views):
+            cam = camera_for_pose(Pose(rng.uniform(-70, 70), rng.uniform(-25, 25), rng.uniform(-10, 10)), size=size)
+            proj = cam.K @ cam.world_to_camera[:3]
+            for name, (u, v) in region_centroids(render_view(head, cam).labels).items():
+                rows[name] += [u * proj[2] - proj[0], v * proj[2] - proj[1]]
+    pts = {}
+    for name, eqs in rows.items():
+        if len(eqs) >= 12:
+            a = np.asarray(eqs)
+            pts[name], *_ = np.linalg.lstsq(a[:, :3], -a[:, 3], rcond=None)
+    flip = np.array([-1.0, 1.0, 1.0])
+    for name in list(pts):  # exact symmetry: average each side with the mirror of the other
+        if name.startswith("l_") and "r_" + name[2:] in pts:
+            left = 0.5 * (pts[name] + pts["r_" + name[2:]] * flip)
+            pts[name], pts["r_" + name[2:]] = left, left * flip
+        elif not name.startswith("r_"):
+            pts[name][0] = 0.0
+    return {k: [round(float(c), 5) for c in v] for k, v in pts.items()}
+
+
 def main() -> None:
-    doc = derive()
+    import sys
+
+    doc = json.loads(OUT.read_text()) if "--anchors-only" in sys.argv and OUT.exists() else derive()
+    doc["region_anchors"] = region_anchors()
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {OUT}")
 

@@ -1,13 +1,18 @@
 """A rough head pose from a face-parsing mask alone, for datasets without landmarks (Helen).
 
-Region centroids (eyes, brows, nose, mouth) stand in for landmarks: each is matched with the mean of
-the corresponding iBUG-68 points of the mean 3D face and solved by PnP. A visible region's centroid is
-not the projection of a fixed 3D point, so this is coarse (good to about 10° in yaw on synthetic
-renders, enough to bin frontal / three-quarter / profile). With fewer than four regions (a profile
-with one eye hidden and no brows) the pose falls back to the side that is visible: yaw ±75°.
+Region centroids (eyes, brows, nose, mouth, glasses, ears) stand in for landmarks. Each is matched
+with a 3D *anchor*: the point whose projections best explain that region's visible centroid over
+many synthetic renders (triangulated offline by ``make_mean_face.region_anchors``; the mean of the
+region's iBUG-68 points if the JSON has no anchors). This is coarse (see docs/datasets.md for the
+measured error) but enough to bin frontal / three-quarter / profile. It needs the nose, the mouth
+and at least three more regions; otherwise the pose falls back to the side that is visible: yaw ±75°.
 """
 
 from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib.resources import files
 
 import numpy as np
 
@@ -16,43 +21,55 @@ from facebench.importers.pnp import solve_pose
 from facebench.labels import FACEBENCH
 from facebench.pose import Pose
 
-# facebench class ids whose union forms a region -> iBUG-68 points whose mean is its 3D anchor.
-REGIONS: tuple[tuple[tuple[str, ...], range], ...] = (
-    (("r_eye",), range(36, 42)),
-    (("l_eye",), range(42, 48)),
-    (("r_brow",), range(17, 22)),
-    (("l_brow",), range(22, 27)),
-    (("nose",), range(28, 36)),
-    (("u_lip", "l_lip", "mouth"), range(48, 68)),
+# (region name, facebench classes forming it, iBUG-68 points whose mean is the fallback anchor)
+REGIONS: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...] = (
+    ("r_eye", ("r_eye",), tuple(range(36, 42))),
+    ("l_eye", ("l_eye",), tuple(range(42, 48))),
+    ("r_brow", ("r_brow",), tuple(range(17, 22))),
+    ("l_brow", ("l_brow",), tuple(range(22, 27))),
+    ("nose", ("nose",), tuple(range(28, 36))),
+    ("mouth", ("u_lip", "l_lip", "mouth"), tuple(range(48, 68))),
+    ("eye_g", ("eye_g",), ()),
+    ("r_ear", ("r_ear",), ()),
+    ("l_ear", ("l_ear",), ()),
 )
 MIN_PIXELS = 12
+LEFT, RIGHT = ("l_eye", "l_brow", "l_ear"), ("r_eye", "r_brow", "r_ear")
 
 
-def region_points(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(2D centroids, 3D anchors, indices into REGIONS) of the regions present in a facebench mask."""
-    pts3 = mean_face().points
-    p2, p3, which = [], [], []
+@lru_cache(maxsize=1)
+def anchors() -> dict[str, np.ndarray]:
+    doc = json.loads(files("facebench.importers").joinpath("mean_face_68.json").read_text())
+    out = {k: np.asarray(v, dtype=np.float64) for k, v in doc.get("region_anchors", {}).items()}
+    pts = mean_face().points
+    for name, _, idx in REGIONS:
+        if name not in out and idx:
+            out[name] = pts[list(idx)].mean(0)
+    return out
+
+
+def region_centroids(mask: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Pixel centroid (x, y) of every region present in a facebench-labelled mask."""
     counts = np.bincount(mask.ravel(), minlength=256)
-    for k, (names, idx) in enumerate(REGIONS):
-        ids = [FACEBENCH.index(n) for n in names]
-        if counts[ids].sum() < MIN_PIXELS:
-            continue
-        ys, xs = np.nonzero(np.isin(mask, ids))
-        p2.append([xs.mean() + 0.5, ys.mean() + 0.5])
-        p3.append(pts3[list(idx)].mean(0))
-        which.append(k)
-    return np.asarray(p2, dtype=np.float64).reshape(-1, 2), np.asarray(p3).reshape(-1, 3), which
+    out = {}
+    for name, classes, _ in REGIONS:
+        ids = [FACEBENCH.index(c) for c in classes]
+        if counts[ids].sum() >= MIN_PIXELS:
+            ys, xs = np.nonzero(np.isin(mask, ids))
+            out[name] = (float(xs.mean()) + 0.5, float(ys.mean()) + 0.5)
+    return out
 
 
 def pose_from_mask(mask: np.ndarray) -> tuple[Pose, str, float]:
     """(pose, pose_source, reprojection rms px) from a facebench-labelled mask."""
-    p2, p3, which = region_points(mask)
+    cents = {k: v for k, v in region_centroids(mask).items() if k in anchors()}
     h, w = mask.shape
-    if len(which) >= 4 and 4 in which and 5 in which:
-        r = solve_pose(p2, p3, w, h)
+    if len(cents) >= 5 and "nose" in cents and "mouth" in cents:
+        names = sorted(cents)
+        r = solve_pose(np.array([cents[n] for n in names]), np.array([anchors()[n] for n in names]), w, h)
         return r.pose, "pnp-mask-centroids", r.rms_px
-    left = sum(k in which for k in (1, 3))
-    right = sum(k in which for k in (0, 2))
+    left = sum(n in cents for n in LEFT)
+    right = sum(n in cents for n in RIGHT)
     if left == right:
         return Pose(0.0, 0.0, 0.0), "unknown", float("nan")
     # Only the subject's left features visible -> we see their left side -> positive yaw.

@@ -78,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--views", type=int, default=25)
-    ap.add_argument("--renders", type=int, default=4, help="views per head also rendered for the mask method")
+    ap.add_argument("--renders", type=int, default=6, help="views per head also rendered for the mask method")
     ap.add_argument("--noise", type=float, default=1.5)
     a = ap.parse_args()
     print("| method | n | median yaw err | (abs yaw < 30) | (30..60) | p90 | median pitch err | median roll err |")
