@@ -68,3 +68,30 @@ def test_help_is_light() -> None:
             "print(sorted(m for m in ('numpy', 'scipy', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_evaluate_merges_absent_classes(tmp_path: Path) -> None:
+    """A predicted neck where LaPa says background is not an error once evaluate applies the label policy."""
+    import inspect
+
+    import facebench.evaluate
+
+    if "merge_predictions" not in inspect.getsource(facebench.evaluate):
+        pytest.skip("evaluate does not apply the import label policy yet (hook: policy.merge_predictions)")
+    from facebench.dataset import load
+    from facebench.evaluate import evaluate_parser
+    from facebench.labels import FACEBENCH
+    from facebench.parsing import MaskFolderParser
+
+    faces = fixtures.write_lapa(tmp_path / "LaPa", per_split=2)
+    src = LabelSet(fixtures.ELEVEN, name="lapa")
+    from facebench.importers import import_dataset
+
+    import_dataset("lapa", tmp_path / "LaPa", tmp_path / "out", splits=("test",))
+    preds = tmp_path / "preds"
+    for f in faces:
+        p = fixtures.expected_mask(f.mask, src)
+        p[f.mask == FACEBENCH.index("neck")] = FACEBENCH.index("neck")  # LaPa calls these pixels background
+        write_png(preds / f"{f.name}.png", p)
+    run = evaluate_parser(MaskFolderParser(preds), load(tmp_path / "out"), "test")
+    assert run.evaluation.scores(n_boot=0)["mean_f1_fg"] == 1.0
