@@ -156,3 +156,16 @@ def test_empty_and_offscreen():
     assert img.abs().sum() == 0 and alpha.abs().sum() == 0
     img.sum().backward()
     assert torch.all(means.grad == 0)
+
+
+@pytest.mark.slow
+def test_compiled_kernels_match_eager():
+    """torch.compile of the per-pair kernels (slow: compiles for tens of seconds)."""
+    means, quats, scales, opac, colors, viewmat, K = make_scene(200, 19, seed=11, dtype=torch.float32)
+    params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
+    g = torch.Generator().manual_seed(2)
+    weights = [torch.randn(19, H, W, generator=g), torch.randn(H, W, generator=g), torch.zeros(H, W)]
+    eager, g_eager = _grads(lambda: rasterize(*params, viewmat, K, W, H), params, weights)
+    comp, g_comp = _grads(lambda: rasterize(*params, viewmat, K, W, H, use_compile=True), params, weights)
+    for a, b in zip(eager + tuple(g_eager), comp + tuple(g_comp), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

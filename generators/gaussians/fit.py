@@ -97,6 +97,7 @@ class FitConfig:
     device: str = "cpu"
     backend: Backend = "auto"
     use_compile: bool = False  # torch.compile the rasterizer's per-pair kernels (~20 s once, then faster)
+    num_threads: int | None = None  # torch threads during the fit (restored after); 1 is best on a busy box
 
 
 @dataclass
@@ -131,6 +132,20 @@ def fit(
     """
     cfg = config or FitConfig()
     _check(cfg)
+    if cfg.num_threads:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(cfg.num_threads)
+        try:
+            return fit(
+                views,
+                dataclasses.replace(cfg, num_threads=None),
+                eval_views=eval_views,
+                init=init,
+                loss_fn=loss_fn,
+                callback=callback,
+            )
+        finally:
+            torch.set_num_threads(previous)
     dev = torch.device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     if eval_views is None and cfg.holdout_every and len(views) > 1:
