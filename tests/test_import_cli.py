@@ -26,7 +26,8 @@ def test_import_then_evaluate_reports_by_pose_bin(tmp_path: Path) -> None:
     faces = fixtures.write_ibugmask(root, per_split=8, splits=("test",), poses=poses)
     src = LabelSet(fixtures.ELEVEN, name="ibugmask")
     out = tmp_path / "ibug"
-    r = CliRunner().invoke(app, ["import", "ibugmask", str(root), "--out", str(out), "--merge", "l_ear=background"])
+    r = CliRunner().invoke(app, ["import", "ibugmask", str(root), "--out", str(out), "--merge", "l_ear=background",
+                                 "--split", "test"])
     assert r.exit_code == 0, r.output
     assert "test 8 images" in r.output and "pnp-landmarks-68 8" in r.output and "neck" in r.output
     card = (out / "README.md").read_text()
@@ -57,6 +58,9 @@ def test_bad_option_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(FacebenchError) as e:
         import_command("lapa", tmp_path / "LaPa", tmp_path / "o", merge=["elbow=skin"])
     assert "unknown class 'elbow'" in str(e.value)
+    with pytest.raises(FacebenchError) as e:
+        import_command("lapa", tmp_path / "LaPa", tmp_path / "o", merge=["skin=background"])
+    assert "LaPa labels skin itself" in str(e.value)
 
 
 def test_help_is_light() -> None:

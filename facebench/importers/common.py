@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from facebench.dataset import DatasetInfo, Sample, build_dataset
-from facebench.errors import InvalidDataset, InvalidMask, require_exists
+from facebench.errors import InvalidConfig, InvalidDataset, InvalidMask, require_exists
 from facebench.importers.policy import LabelPolicy, absent_classes
 from facebench.importers.sides import SideVote, vote_sides
 from facebench.labels import FACEBENCH, IGNORE, LabelSet
@@ -161,9 +161,13 @@ def run_import(
         vote = SideVote(opts.sides, 0, 0, "--sides option")
     lut = side_lut(reader.source, vote.convention)
     facts = reader.prepare([(it, lut[m]) for it, m in raw], lut)
+    absent = absent_classes(reader.source)
+    labelled = [k for k in opts.merge if k not in absent]
+    if labelled:
+        raise InvalidConfig(f"--merge {labelled[0]}=…: {reader.pretty_name} labels {labelled[0]} itself",
+                            hint="only classes the dataset lacks can be merged: " + ", ".join(absent))
     merge = {**reader.merge, **opts.merge}
-    policy = LabelPolicy(reader.name, reader.source.names, vote.convention, absent_classes(reader.source), merge,
-                         reader.notes)
+    policy = LabelPolicy(reader.name, reader.source.names, vote.convention, absent, merge, reader.notes)
     pose_sources: dict[str, int] = {}
     fit: list[float] = []
 

@@ -44,7 +44,7 @@ def read_list(path: Path) -> list[str]:
     names = []
     for ln in path.read_text().splitlines():
         if ln.strip():
-            names.append(ln.split(",")[-1].strip())
+            names.append(ln.split(",")[-1].strip().removesuffix(".jpg"))
     return names
 
 

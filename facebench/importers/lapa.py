@@ -12,7 +12,7 @@ face. Ears: LaPa's skin is taken to include the ears, so a predicted ear is scor
 
 from __future__ import annotations
 
-from facebench.errors import InvalidDataset
+from facebench.errors import InvalidDataset, InvalidMask
 from facebench.importers.common import Item, Reader, read_gray, subject_of
 from facebench.importers.elevenclass import MERGE_ELEVEN, eleven
 from facebench.importers.landmarks import LAPA106_TO_68, InvalidLandmarks, read_lapa_txt
@@ -54,8 +54,6 @@ class LapaReader(Reader):
         m = read_gray(item.files["label"])
         bad = m[(m >= len(self.source)) & (m != 255)]
         if bad.size:
-            from facebench.errors import InvalidMask
-
             raise InvalidMask(f"label value {int(bad[0])} outside LaPa's 0..10", item.files["label"])
         return m
 
