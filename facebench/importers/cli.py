@@ -47,6 +47,9 @@ def import_command(
     typer.echo(f"{reader.pretty_name}: {counts} images -> {out}")
     typer.echo(f"  left/right: {sv['convention']}'s sides ({sv['subject_votes']} vs {sv['image_votes']} votes)")
     typer.echo("  pose: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["pose_sources"].items())))
+    if "pose_file_signs" in summary:
+        signs = ", ".join(f"{k} {'as written' if v > 0 else 'negated'}" for k, v in summary["pose_file_signs"].items())
+        typer.echo(f"  pose file: {signs} (checked against the masks: {summary['pose_file_sign_check']})")
     if summary["pose_fit_median_rel"] is not None:
         rel = summary["pose_fit_median_rel"]
         warn = "  (high: is this the documented landmark layout?)" if rel > 0.15 else ""

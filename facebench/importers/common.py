@@ -191,7 +191,7 @@ def run_import(
             if progress:
                 progress(1)
 
-    generation = {"importer": reader.name, "source": str(reader.root), "sides": vote.to_dict(),
+    generation = {"importer": reader.name, "source_folder": reader.root.name, "sides": vote.to_dict(),
                   "label_policy": policy.to_dict(), **facts}
     info = DatasetInfo(
         pretty_name=f"{reader.pretty_name} (facebench import)",
