@@ -14,8 +14,10 @@ ball, isotropic scales of one spacing, opacity 0.1); "fitted" stands in for a tr
 an ellipsoid surface, mostly opaque). Camera 3.2 units away, 40° field of view.
 
 Timing: wall clock per forward+backward (loss = sum of image, alpha and depth), median of repeats after
-warm-up; "cpu" is the process CPU time of the same calls (with one thread it is immune to waiting for a
-busy machine's CPU, though not to cache contention). The load average is printed before and after.
+warm-up. Each case runs with OMP_WAIT_POLICY=PASSIVE unless --omp-active (on a shared machine, spinning
+OpenMP threads made two threads 5x slower than one). "cpu" is the process CPU time of the same calls
+(with one thread it is immune to waiting for a busy CPU, though not to cache contention). The load
+average is printed before and after.
 Memory: every case runs in a fresh subprocess; peak_mb is the growth of the process's maximum
 resident set size (``resource.getrusage().ru_maxrss``) from just before the first render to the end, so
 it counts everything the rasterizer made resident, allocator slack included. The last line printed is
@@ -162,8 +164,12 @@ def worker(case: dict) -> dict:
     return out
 
 
-def run_case(case: dict) -> dict:
+def run_case(case: dict, omp_passive: bool = True) -> dict:
     env = dict(os.environ)
+    if (
+        omp_passive
+    ):  # idle OpenMP threads sleep instead of spinning: on a busy machine 2 threads were 5x slower
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(case)]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=case.get("timeout", 1800))
     if res.returncode != 0:
@@ -179,6 +185,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--ref-repeats", type=int, default=2)
     ap.add_argument("--no-ref", action="store_true", help="skip the gsplat reference path")
+    ap.add_argument("--omp-active", action="store_true", help="keep OpenMP's default spin-waiting threads")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -201,19 +208,13 @@ def main() -> None:
             for kind in ("fresh", "fitted"):
                 for ch in (3, 19):
                     base = {"size": size, "n": n, "kind": kind, "channels": ch, "threads": args.threads}
-                    ours = run_case(
-                        {
-                            **base,
-                            "impl": "ours",
-                            "compile": args.compile,
-                            "warmup": 2,
-                            "repeats": args.repeats,
-                        }
-                    )
+                    ours_case = {**base, "impl": "ours", "compile": args.compile, "warmup": 2}
+                    ours = run_case({**ours_case, "repeats": args.repeats}, not args.omp_active)
                     ref = None
                     if not args.no_ref:
                         ref = run_case(
-                            {**base, "impl": "ref", "warmup": 1, "repeats": args.ref_repeats, "check": True}
+                            {**base, "impl": "ref", "warmup": 1, "repeats": args.ref_repeats, "check": True},
+                            not args.omp_active,
                         )
                     ratio = ref["ms"] / ours["ms"] if ref else float("nan")
                     line = f"{size:>5} {n:>6} {ch:>3} {kind:>7} | {ours['ms']:8.1f} {ours['ms_min']:7.1f} "
