@@ -9,7 +9,8 @@ projected through the synthetic rig's camera (30° lens, 256 px) with Gaussian n
 2% of the face width), then solved with the default assumed focal length (37° lens), so the shape,
 the noise and the focal length are all wrong in the realistic way. Rows: all 68 points; the 60
 points LaPa provides; and (with ``--renders``) region centroids of rendered label maps (Helen).
-Not modelled: real annotators trace the jaw on the silhouette rather than on fixed vertices.
+Row ``pnp-68-silhouette-jaw`` moves the far side's jaw points onto the rendered face outline, as
+300-W annotators mark turned faces.
 """
 
 from __future__ import annotations
@@ -38,6 +39,25 @@ class Errors:
                 "p90_yaw": round(float(np.percentile(self.err[:, 0], 90)), 2)}
 
 
+FACE_CLASSES = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "nose", "mouth", "u_lip", "l_lip")
+
+
+def silhouette_jaw(uv: np.ndarray, labels: np.ndarray, yaw: float) -> np.ndarray:
+    """Landmarks as an annotator would place them: the far side's jaw points moved onto the face's
+    visible outline in their image row (300-W convention for turned faces)."""
+    from facebench.labels import FACEBENCH
+
+    face = np.isin(labels, [FACEBENCH.index(c) for c in FACE_CLASSES])
+    out = uv.copy()
+    far = range(0, 8) if yaw > 0 else range(9, 17)  # positive yaw turns the subject's right side away
+    for i in far:
+        row = int(np.clip(round(uv[i, 1]), 0, labels.shape[0] - 1))
+        xs = np.flatnonzero(face[row])
+        if xs.size:
+            out[i, 0] = xs.min() if yaw > 0 else xs.max() + 1
+    return out
+
+
 def measure(heads: int = 8, views: int = 25, renders: int = 0, noise_px: float = 1.5, seed: int = 0,
             size: int = 256) -> list[Errors]:
     from facebench.importers.landmarks import LAPA106_TO_68
@@ -53,7 +73,7 @@ def measure(heads: int = 8, views: int = 25, renders: int = 0, noise_px: float =
     if not (base[tidx] == doc["base_vertex_ids"]).all():
         raise RuntimeError("the heads template no longer contains every landmark vertex: rerun make_mean_face")
     rng = np.random.default_rng(seed)
-    rows: dict[str, list] = {"pnp-68": [], "pnp-lapa-60": [], "mask-centroids": []}
+    rows: dict[str, list] = {"pnp-68": [], "pnp-lapa-60": [], "pnp-68-silhouette-jaw": [], "mask-centroids": []}
     truth: dict[str, list] = {k: [] for k in rows}
     sub = LAPA106_TO_68[:, 0]
     for h in range(heads):
@@ -68,9 +88,12 @@ def measure(heads: int = 8, views: int = 25, renders: int = 0, noise_px: float =
                 rows[key].append([est.yaw - pose.yaw, est.pitch - pose.pitch, est.roll - pose.roll])
                 truth[key].append(pose.yaw)
             if v < renders:
-                est, _, _ = pose_from_mask(render_view(head, cam).labels)
-                rows["mask-centroids"].append([est.yaw - pose.yaw, est.pitch - pose.pitch, est.roll - pose.roll])
-                truth["mask-centroids"].append(pose.yaw)
+                labels = render_view(head, cam).labels
+                est, _, _ = pose_from_mask(labels)
+                sil = pose_from_68(silhouette_jaw(uv, labels, pose.yaw), size, size).pose
+                for key, e in (("mask-centroids", est), ("pnp-68-silhouette-jaw", sil)):
+                    rows[key].append([e.yaw - pose.yaw, e.pitch - pose.pitch, e.roll - pose.roll])
+                    truth[key].append(pose.yaw)
     return [Errors(k, np.asarray(truth[k]), np.abs(wrap_degrees(np.asarray(v)))) for k, v in rows.items() if v]
 
 
