@@ -11,7 +11,7 @@ from PIL import Image
 from facebench.dataset import load, validate
 from facebench.errors import FacebenchError, InvalidDataset, InvalidMask
 from facebench.importers import fixtures, import_dataset
-from facebench.importers.landmarks import InvalidLandmarks, write_lapa_txt, write_pts
+from facebench.importers.landmarks import InvalidLandmarks, read_lapa_txt, write_lapa_txt, write_pts
 from facebench.importers.policy import merge_predictions, policy_of
 from facebench.labels import CELEBAMASK_HQ, FACEBENCH, LabelSet
 from facebench.pose import wrap_degrees
@@ -53,6 +53,7 @@ def test_lapa(tmp_path: Path, sides: str) -> None:
     got = _check(tmp_path / "out", faces, ELEVEN, yaw_tol=1.0)
     s = next(iter(got.values()))[1]
     assert s.provenance["pose_source"] == "pnp-landmarks-lapa106"
+    assert summary["landmark_layout_check"]["dropped"] == []
     policy = policy_of(load(tmp_path / "out"))
     assert "neck" in policy.absent and "l_ear" in policy.absent and "skin" not in policy.absent
     pred = np.array([[FACEBENCH.index("neck"), FACEBENCH.index("l_ear"), FACEBENCH.index("nose")]], np.uint8)
@@ -165,3 +166,17 @@ def test_split_aliases_and_limit(tmp_path: Path) -> None:
     fixtures.write_lapa(tmp_path / "LaPa", per_split=3)
     summary = import_dataset("lapa", tmp_path / "LaPa", tmp_path / "out", splits=("val", "test"), limit=2)
     assert summary["counts"] == {"validation": 2, "test": 2}
+
+
+def test_lapa_layout_check_drops_a_misindexed_group(tmp_path: Path) -> None:
+    """If our 106 -> 68 table were wrong for a group (here: each eye's corners swapped in the files),
+    the import notices from the fit, leaves that group out, and the pose stays right."""
+    faces = fixtures.write_lapa(tmp_path / "LaPa", per_split=2)
+    for f in faces:
+        p = next((tmp_path / "LaPa").glob(f"*/landmarks/{f.name}.txt"))
+        xy = read_lapa_txt(p)
+        xy[[52, 55, 58, 61]] = xy[[55, 52, 61, 58]]
+        write_lapa_txt(p, xy)
+    summary = import_dataset("lapa", tmp_path / "LaPa", tmp_path / "out")
+    assert summary["landmark_layout_check"]["dropped"] == ["eyes"]
+    _check(tmp_path / "out", faces, ELEVEN, yaw_tol=1.0)

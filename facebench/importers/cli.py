@@ -50,6 +50,9 @@ def import_command(
     if "pose_file_signs" in summary:
         signs = ", ".join(f"{k} {'as written' if v > 0 else 'negated'}" for k, v in summary["pose_file_signs"].items())
         typer.echo(f"  pose file: {signs} (checked against the masks: {summary['pose_file_sign_check']})")
+    if summary.get("landmark_layout_check", {}).get("dropped"):
+        typer.echo("  landmark groups left out (do not fit the mean face): "
+                   + ", ".join(summary["landmark_layout_check"]["dropped"]))
     if summary["pose_fit_median_rel"] is not None:
         rel = summary["pose_fit_median_rel"]
         warn = "  (high: is this the documented landmark layout?)" if rel > 0.15 else ""

@@ -7,7 +7,9 @@ Released layout::
                          /landmarks/{name}.txt    "106" then 106 lines "x y" (pixels)
 
 Pose: PnP of the 60 landmarks with an iBUG-68 counterpart (landmarks.LAPA106_TO_68) against the mean
-face. Ears: LaPa's skin is taken to include the ears, so a predicted ear is scored as skin.
+face. The mapping is checked on the sampled images first (layoutcheck.py): a group of points that does
+not fit the mean face (a mis-indexed eye, say) is left out, and the card says so.
+Ears: LaPa's skin is taken to include the ears, so a predicted ear is scored as skin.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from facebench.errors import InvalidDataset, InvalidMask
 from facebench.importers.common import Item, Reader, read_gray, subject_of
 from facebench.importers.elevenclass import MERGE_ELEVEN, eleven
 from facebench.importers.landmarks import LAPA106_TO_68, InvalidLandmarks, read_lapa_txt
+from facebench.importers.layoutcheck import check_layout
 from facebench.importers.pnp import pose_from_68
 
 SPLITS = {"train": "train", "val": "validation", "test": "test"}
@@ -57,12 +60,26 @@ class LapaReader(Reader):
             raise InvalidMask(f"label value {int(bad[0])} outside LaPa's 0..10", item.files["label"])
         return m
 
+    def __init__(self, root, options):
+        super().__init__(root, options)
+        self.pairs = LAPA106_TO_68
+
+    def prepare(self, checked, lut) -> dict:
+        """Fit the sampled images and drop any landmark group whose mapping to iBUG-68 does not fit."""
+        samples = []
+        for it, mask in checked:
+            xy = read_lapa_txt(it.files["landmarks"], 106)
+            samples.append((xy[LAPA106_TO_68[:, 1]], mask.shape[1], mask.shape[0]))
+        check = check_layout(samples, LAPA106_TO_68[:, 0])
+        self.pairs = LAPA106_TO_68[check.keep]
+        return {"landmark_layout_check": check.to_dict()}
+
     def pose(self, item: Item, mask):
         xy = read_lapa_txt(item.files["landmarks"], 106)
         h, w = mask.shape
         if not _inside(xy, w, h):
             raise InvalidLandmarks(f"landmarks fall outside the {w}×{h} image", item.files["landmarks"])
-        r = pose_from_68(xy[LAPA106_TO_68[:, 1]], w, h, LAPA106_TO_68[:, 0])
+        r = pose_from_68(xy[self.pairs[:, 1]], w, h, self.pairs[:, 0])
         return r.pose, {"pose_source": "pnp-landmarks-lapa106", "pose_rms_px": round(r.rms_px, 3),
                         "pose_rms_rel": round(r.rms_rel, 4)}
 
