@@ -133,6 +133,7 @@ def generate(
 def _mount() -> None:
     """Attach the other floors' commands. Their modules import only typer at the top, so --help stays instant."""
     from baselines.cli import export_onnx_command, predict_command, train_command
+    from facebench.importers.cli import import_command
     from facebench.study.cli import study_app
     from generators.heads.cli import heads_command
     from leaderboard.cli import leaderboard_app, submit_command
@@ -142,6 +143,7 @@ def _mount() -> None:
     app.command("predict")(predict_command)
     app.command("export-onnx")(export_onnx_command)
     app.command("submit")(submit_command)
+    app.command("import")(import_command)
     app.add_typer(study_app, name="study")
     app.add_typer(leaderboard_app, name="leaderboard")
 

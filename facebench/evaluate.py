@@ -9,6 +9,7 @@ import numpy as np
 
 from facebench.dataset import FacebenchDataset
 from facebench.errors import InvalidMask
+from facebench.importers.policy import LabelPolicy, merge_predictions, policy_of
 from facebench.metrics import Evaluation
 from facebench.parsing import MaskFolderParser, Parser
 
@@ -21,6 +22,7 @@ class EvalRun:
     dataset: FacebenchDataset
     split: str
     parser: Parser
+    label_policy: LabelPolicy | None = None  # set for imported datasets that lack some classes
 
 
 def evaluate_parser(
@@ -35,11 +37,13 @@ def evaluate_parser(
     if isinstance(parser, MaskFolderParser):
         parser.check_ids(list(meta["id"]))  # fail before decoding anything
     ev = Evaluation(labels=dataset.labels)
+    policy = policy_of(dataset)
     batch: list = []
 
     def flush() -> None:
         preds = parser.predict([s.image for s in batch], [s.id for s in batch])
         for s, p in zip(batch, preds, strict=True):
+            p = merge_predictions(policy, p)
             if p.shape != s.mask.shape:
                 raise InvalidMask(f"prediction for {s.id} is {p.shape[1]}×{p.shape[0]}, "
                                   f"truth is {s.mask.shape[1]}×{s.mask.shape[0]}")
@@ -54,7 +58,7 @@ def evaluate_parser(
             flush()
     if batch:
         flush()
-    return EvalRun(ev, dataset, split, parser)
+    return EvalRun(ev, dataset, split, parser, policy)
 
 
 def predictions_for(run: EvalRun, ids: list[str]) -> list[tuple[str, float, np.ndarray, np.ndarray, np.ndarray]]:

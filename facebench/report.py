@@ -96,6 +96,8 @@ def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1
         "overall": overall,
         "by_pose_bin": by_bin,
     }
+    if run.label_policy is not None:
+        metrics["label_policy"] = run.label_policy.to_dict()
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=True).encode())
     atomic_write_bytes(out / "per_region.csv", region.to_csv(index=False).encode())
     atomic_write_bytes(out / "per_pose_bin.csv", bins.to_csv(index=False).encode())
@@ -146,6 +148,10 @@ def _markdown(m: dict, region: pd.DataFrame, bins: pd.DataFrame, figs: dict[str,
     for _, r in region.iterrows():
         lines.append(f"| {r.region} | {_fmt(r.iou)} | {_fmt(r.f1)} | [{_fmt(r.f1_lo)}, {_fmt(r.f1_hi)}] | "
                      f"{r.support_px} |")
+    if "label_policy" in m:
+        from facebench.importers.policy import LabelPolicy
+
+        lines += ["", "## Dataset labels", "", *LabelPolicy.from_dict(m["label_policy"]).describe()]
     lines += ["", "## Figures", ""]
     lines += [f"![{t}]({p.relative_to(out).as_posix()})" for t, p in figs.items()]
     lines += ["", "## Convention", "", m["convention"], "",
