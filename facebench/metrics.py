@@ -5,8 +5,8 @@ Convention (printed in every report): one confusion matrix is accumulated over t
 F1 = 2TP/(2TP+FP+FN); a class absent from both truth and prediction is NaN, not 0, and is
 skipped by the means. Pixels labelled 255 in the truth are ignored; a *prediction* of 255 (abstain,
 as refined labels do where unsure) is scored as background, so it costs the true class a miss.
-The headline is mean F1 over foreground classes (FaRL's scorer); mIoU is given with and without background, and every mean is
-also given with left/right pairs merged. 95% intervals: percentile bootstrap over images.
+The headline is mean F1 over foreground classes (FaRL's scorer); mIoU is given with and without
+background, and every mean is also given with left/right pairs merged. 95% intervals: percentile bootstrap over images.
 """
 
 from __future__ import annotations
