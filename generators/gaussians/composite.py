@@ -105,24 +105,27 @@ def _pair_alpha(row, local, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
 
 
 def _transmittance(alpha, first):
-    """Pixel-major: transmittance before each pair (float64), whether the pixel is still open, log(1-a)."""
+    """Pixel-major: transmittance before each pair, whether the pixel is still open, kept log(1-a).
+
+    Only the running sum of log(1 - alpha) needs float64 (float32 drifts visibly over long pixels);
+    the transmittance itself is fine in the input precision.
+    """
     a64 = alpha.double()
     log1m = torch.log1p(-a64)
     cs_excl = torch.cumsum(log1m, 0) - log1m
     log_t = cs_excl - _take(cs_excl, first)
     keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
-    trans = torch.exp(log_t)
-    w = (a64 * trans).masked_fill_(~keep, 0.0).to(alpha.dtype)
+    trans = torch.exp(log_t).to(alpha.dtype)
+    w = (alpha * trans).masked_fill_(~keep, 0.0)
     return trans, keep, w, log1m.masked_fill_(~keep, 0.0)
 
 
 def _pair_grads(w, v, cs_end, cs, trans, alpha, keep, d_tfin, pix, mx, width: int, alpha_max: float):
     """Per pair: h = dL/dlog(o) = -dL/dsigma (0 if clamped or stopped), h·dx and h·dx²."""
-    after = cs_end - cs  # sum of w v behind each pair in its pixel
-    a64 = alpha.double()
-    d_a = trans * v - (after + d_tfin) / (1.0 - a64)
-    h = torch.where(keep & (alpha < alpha_max), d_a * a64, torch.zeros_like(d_a))
-    dx = ((pix % width).to(mx.dtype) + 0.5 - mx).double()
+    after = (cs_end - cs).to(alpha.dtype)  # sum of w v behind each pair in its pixel
+    d_a = trans * v - (after + d_tfin) / (1.0 - alpha)
+    h = torch.where(keep & (alpha < alpha_max), d_a * alpha, torch.zeros_like(d_a))
+    dx = (pix % width).to(alpha.dtype) + 0.5 - mx
     hdx = h * dx
     return h, hdx, hdx * dx
 
@@ -229,9 +232,9 @@ class Composite(torch.autograd.Function):
         torch.cumsum(p.per_gauss, 0, out=crow_g[1:])
         d_colors = _csr(crow_g, p.pix_g, w_g, (m, hw)) @ d_image
         # v_i = <dL/dC(pixel), colour(Gaussian)> for every pair, as one sampled dense product.
-        v = torch.sparse.sampled_addmm(mat, d_image, colors.T.contiguous(), beta=0.0).values().double()
-        cs = torch.cumsum(w.double() * v, 0)
-        d_tfin = -(d_alpha.double() * t_final)
+        v = torch.sparse.sampled_addmm(mat, d_image, colors.T.contiguous(), beta=0.0).values()
+        cs = torch.cumsum((w * v).double(), 0)
+        d_tfin = -(d_alpha.double() * t_final).to(dtype)
         h, hdx, hdx2 = _kernels(ctx.compiled)[2](
             w,
             v,
