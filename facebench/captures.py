@@ -88,7 +88,7 @@ class View:
         if self.image_path is None:
             raise InvalidCapture(f"view {self.id} has no image")
         path = require_exists(self.image_path, "image")
-        img = np.asarray(Image.open(path).convert("RGB"))
+        img = np.array(Image.open(path).convert("RGB"))
         if img.shape[:2] != (self.camera.height, self.camera.width):
             raise InvalidCapture(
                 f"image is {img.shape[1]}×{img.shape[0]} but its camera says "
@@ -105,7 +105,7 @@ class View:
         img = Image.open(path)
         if img.mode not in ("L", "P"):
             raise InvalidCapture(f"label map must be a single-channel PNG, got mode {img.mode}", path)
-        return np.asarray(img, dtype=np.uint8)
+        return np.array(img, dtype=np.uint8)
 
 
 @dataclass

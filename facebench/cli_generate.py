@@ -125,7 +125,12 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
     work.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(recipe, indent=1))
     if captures:
+        from facebench.captures import read_transforms
+        from generators.refine.run import check_capture
+
         paths = resolve_captures(captures)
+        for p in paths:  # every capture is checked before any subject is fitted
+            check_capture(read_transforms(p))
     else:
         echo(f"built-in input: {subjects} synthetic subjects × {views} views at {input_size}²")
         paths = synthetic_captures(work, subjects, views, input_size, seed, workers)
@@ -144,7 +149,9 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
     if not summary.done and not summary.skipped:
         from facebench.errors import FacebenchError
 
-        raise FacebenchError(f"every subject failed ({len(summary.failed)}); nothing written", work)
+        subject, err = next(iter(summary.failed.items()))
+        raise FacebenchError(f"every subject failed; nothing written (first, {subject}: "
+                             f"{err.strip().splitlines()[-1]})")
     info = DatasetInfo(pretty_name="facebench refined extreme-pose faces",
                        description="Face-parsing labels refined through dual 3D Gaussian splatting "
                                    "(Gahlawat et al., VCIP 2025), rendered from new head poses.",

@@ -32,8 +32,8 @@ def decode_png(data: bytes, what: str = "image", path: str | Path | None = None)
             raise InvalidMask("mask is not a lossless PNG", path)
         if img.mode not in ("L", "P"):
             raise InvalidMask(f"mask must be single-channel, got mode {img.mode}", path)
-        return np.asarray(img, dtype=np.uint8)
-    return np.asarray(img.convert("RGB"))
+        return np.array(img, dtype=np.uint8)
+    return np.array(img.convert("RGB"))
 
 
 def read_mask(path: str | Path) -> np.ndarray:

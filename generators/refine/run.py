@@ -49,11 +49,23 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _inputs(capture: Capture, parser: Parser) -> tuple[list[LiftInput], list, list[np.ndarray] | None]:
-    images = [v.load_image() for v in capture.views]
-    sizes = {im.shape for im in images}
+def check_capture(capture: Capture) -> None:
+    """Fail early, naming the file: missing images, mixed sizes, cameras that don't see the head."""
+    sizes = {}
+    for v in capture.views:
+        if v.image_path is None or not v.image_path.exists():
+            raise InvalidCapture(f"view {v.id}: image missing", v.image_path or capture.root)
+        sizes.setdefault((v.camera.width, v.camera.height), v.image_path)
     if len(sizes) != 1:
-        raise InvalidCapture(f"images have different sizes {sorted(sizes)}", capture.root)
+        (a, pa), (b, pb) = list(sizes.items())[:2]
+        raise InvalidCapture(f"inconsistent image sizes: {a[0]}×{a[1]} ({pa.name}) vs {b[0]}×{b[1]} ({pb.name})",
+                             capture.root / "transforms.json")
+    _check_cameras_see_head(capture)
+
+
+def _inputs(capture: Capture, parser: Parser) -> tuple[list[LiftInput], list, list[np.ndarray] | None]:
+    check_capture(capture)
+    images = [v.load_image() for v in capture.views]
     masks = parser.predict(images, [v.id for v in capture.views])
     for v, m in zip(capture.views, masks, strict=True):
         FACEBENCH.validate(m, f"initial mask of {v.id}")
@@ -63,7 +75,6 @@ def _inputs(capture: Capture, parser: Parser) -> tuple[list[LiftInput], list, li
             FACEBENCH.validate(t, v.label_path)
     inputs = [LiftInput(image=im, viewmat=v.camera.world_to_camera, K=v.camera.K, mask=m, yaw=capture.pose_of(v).yaw)
               for im, v, m in zip(images, capture.views, masks, strict=True)]
-    _check_cameras_see_head(capture)
     return inputs, [v.camera for v in capture.views], truth
 
 
