@@ -233,6 +233,8 @@ class Composite(torch.autograd.Function):
         d_colors = _csr(crow_g, p.pix_g, w_g, (m, hw)) @ d_image
         # v_i = <dL/dC(pixel), colour(Gaussian)> for every pair, as one sampled dense product.
         v = torch.sparse.sampled_addmm(mat, d_image, colors.T.contiguous(), beta=0.0).values()
+        if ctx.compiled:  # dynamo cannot trace a view whose base is a sparse tensor
+            v = v.clone()
         cs = torch.cumsum((w * v).double(), 0)
         d_tfin = -(d_alpha.double() * t_final).to(dtype)
         h, hdx, hdx2 = _kernels(ctx.compiled)[2](
