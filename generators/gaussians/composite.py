@@ -95,8 +95,9 @@ def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height
     return g_row, y_row, x0.long(), npix
 
 
-def _pair_alpha(row, local, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
+def _pair_alpha(row, starts, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
     """Gaussian-major per-pair arithmetic: alpha (0 where skipped) and pixel id."""
+    local = torch.arange(row.numel(), device=row.device) - _take(starts, row)  # index inside the row
     dx = _take(dx0, row) + local.to(dx0.dtype)
     sigma = dx * (_take(ha, row) * dx + _take(bdy, row)) + _take(cdy, row)
     alpha = torch.clamp_max(_take(opac, row) * torch.exp(-sigma), alpha_max)
@@ -104,7 +105,7 @@ def _pair_alpha(row, local, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
     return alpha, (_take(pixbase, row) + local).to(pixbase.dtype)
 
 
-def _transmittance(alpha, first):
+def _transmittance(alpha, crow, pix):
     """Pixel-major: transmittance before each pair, whether the pixel is still open, kept log(1-a).
 
     Only the running sum of log(1 - alpha) needs float64 (float32 drifts visibly over long pixels);
@@ -113,15 +114,19 @@ def _transmittance(alpha, first):
     a64 = alpha.double()
     log1m = torch.log1p(-a64)
     cs_excl = torch.cumsum(log1m, 0) - log1m
-    log_t = cs_excl - _take(cs_excl, first)
+    log_t = cs_excl - _take(cs_excl, _take(crow[:-1], pix))  # minus the sum before the pixel's first pair
     keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
     trans = torch.exp(log_t).to(alpha.dtype)
     w = (alpha * trans).masked_fill_(~keep, 0.0)
     return trans, keep, w, log1m.masked_fill_(~keep, 0.0)
 
 
-def _pair_grads(w, v, cs_end, cs, trans, alpha, keep, d_tfin, pix, mx, width: int, alpha_max: float):
+def _pair_grads(
+    w, v, crow, cs, trans, alpha, keep, d_tfin_px, pix, mx_g, gauss, width: int, alpha_max: float
+):
     """Per pair: h = dL/dlog(o) = -dL/dsigma (0 if clamped or stopped), h·dx and h·dx²."""
+    cs_end = _take(cs, _take(crow[1:], pix) - 1)  # running sum at the pixel's last pair
+    d_tfin, mx = _take(d_tfin_px, pix), _take(mx_g, gauss)
     after = (cs_end - cs).to(alpha.dtype)  # sum of w v behind each pair in its pixel
     d_a = trans * v - (after + d_tfin) / (1.0 - alpha)
     h = torch.where(keep & (alpha < alpha_max), d_a * alpha, torch.zeros_like(d_a))
@@ -155,7 +160,7 @@ def build_pairs(
     """Every (Gaussian, pixel) pair with alpha >= 1/255 and its alpha, sorted by pixel then depth."""
     g_row, y_row, x0, npix = _rows(means2d, conics, opacities, width, height)
     n_pairs = int(npix.sum())
-    row, local = _segment_ids(npix, n_pairs)
+    row = torch.repeat_interleave(torch.arange(len(npix), device=npix.device), npix, output_size=n_pairs)
     dt = means2d.dtype
     hw = width * height
     idx_t = torch.int32 if max(hw, n_pairs) < 2**31 else torch.int64
@@ -166,7 +171,15 @@ def build_pairs(
     dx0 = (x0.to(dt) + 0.5) - mg[:, 0]
     pixbase = (y_row * width + x0).to(idx_t)
     alpha, pix_g = _kernels(compiled)[0](
-        row, local, dx0, 0.5 * a, b * dy, 0.5 * c * dy * dy, _take(opacities, g_row), pixbase, alpha_max
+        row,
+        torch.cumsum(npix, 0) - npix,
+        dx0,
+        0.5 * a,
+        b * dy,
+        0.5 * c * dy * dy,
+        _take(opacities, g_row),
+        pixbase,
+        alpha_max,
     )
     pix, perm = torch.sort(pix_g, stable=True)
     counts = torch.bincount(pix, minlength=hw)
@@ -198,7 +211,7 @@ class Composite(torch.autograd.Function):
         hw = width * height
         with torch.no_grad():
             p = build_pairs(means2d, conics, opacities, width, height, alpha_max, compiled)
-            trans, keep, w, log1m_kept = _kernels(compiled)[1](p.alpha, _take(p.crow[:-1], p.pix))
+            trans, keep, w, log1m_kept = _kernels(compiled)[1](p.alpha, p.crow, p.pix)
             w = w.to(colors.dtype)
             log_tfin = torch.zeros(hw, dtype=torch.float64, device=means2d.device)
             log_tfin.index_add_(0, p.pix, log1m_kept)
@@ -240,14 +253,15 @@ class Composite(torch.autograd.Function):
         h, hdx, hdx2 = _kernels(ctx.compiled)[2](
             w,
             v,
-            _take(cs, _take(p.crow[1:], p.pix) - 1),
+            p.crow,
             cs,
             trans,
             p.alpha,
             keep,
-            _take(d_tfin, p.pix),
+            d_tfin,
             p.pix,
-            _take(means2d[:, 0].contiguous(), p.gauss),
+            means2d[:, 0].contiguous(),
+            p.gauss,
             width,
             ctx.alpha_max,
         )
