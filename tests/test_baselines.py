@@ -372,3 +372,22 @@ def test_captures_become_a_dataset_split_by_subject(tmp_path):
     train_meta, val_meta = ds.metadata("train"), ds.metadata("validation")
     assert len(train_meta) == 4 and set(val_meta["subject"]) == {"subj2"}
     assert sorted(train_meta["yaw"].round(3)) == [-20.0, -20.0, 10.0, 10.0]
+
+
+@pytest.mark.slow
+def test_bisenet_learns_the_toy_faces(toy_dataset, tmp_path):
+    """End to end: a short run reaches a useful validation F1 and predicts the held-out split well."""
+    from facebench.dataset import load
+    from facebench.metrics import Evaluation
+
+    cfg = tiny_config(toy_dataset, tmp_path / "run", steps=150, val_every=150, save_every=150, batch_size=8,
+                      width=0.5, augment=AugmentConfig(scale=(0.9, 1.2), rotate=5.0))  # fmt: skip
+    result = train(cfg)
+    assert result.metrics["mean_f1_fg"] > 0.35, result.metrics  # untrained: ≈ 0.05
+    parser = load_parser(str(tmp_path / "run"))
+    ds = load(toy_dataset)
+    ev = Evaluation()
+    samples = list(ds.iter_samples("test"))
+    for s, pred in zip(samples, parser.predict([s.image for s in samples]), strict=True):
+        ev.add(pred, s.mask, s.id)
+    assert ev.scores(n_boot=0)["mean_f1_fg"] > 0.35
