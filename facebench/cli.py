@@ -115,7 +115,13 @@ def generate(
     cleanup: Annotated[bool, typer.Option(help="Automatic post-processing (components, holes, smoothing, "
                                                 "3D sides, confidence).")] = True,
     seed: Annotated[int, typer.Option(help="Seed for subjects, fits and view sampling.")] = 0,
-    workers: Annotated[int, typer.Option(help="Subjects processed in parallel (processes).")] = 1,
+    workers: Annotated[int, typer.Option(help="Subjects processed in parallel (processes, local backend).")] = 1,
+    backend: Annotated[str, typer.Option(help="local (processes on this machine) | ray (one task per subject; "
+                                              "pip install 'facebench[distributed]').")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster: auto | host:port | ray://host:10001 "
+                                                     "(default: start a local one).")] = None,
+    cpus_per_subject: Annotated[int, typer.Option(help="CPUs reserved by each Ray task.")] = 1,
+    max_retries: Annotated[int, typer.Option(help="Ray retries of a subject whose worker died or raised.")] = 2,
 ) -> None:
     """Refine a parser's labels through dual 3D Gaussian splatting into a pose-diverse dataset.
 
@@ -127,7 +133,8 @@ def generate(
 
     run_generate(captures=captures or [], out=out, parser=parser, masks=masks, subjects=subjects, views=views,
                  input_size=input_size, new_views=new_views, size=size, variant=variant, rgb_steps=rgb_steps,
-                 label_steps=label_steps, cleanup=cleanup, seed=seed, workers=workers, echo=typer.echo)
+                 label_steps=label_steps, cleanup=cleanup, seed=seed, workers=workers, echo=typer.echo,
+                 backend=backend, address=address, cpus_per_subject=cpus_per_subject, max_retries=max_retries)
 
 
 def _mount() -> None:

@@ -80,9 +80,26 @@ def seeds_for(n: int, seed: int) -> list[int]:
     return [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, n)]
 
 
+def refine_config(*, variant: str, rgb_steps: int, label_steps: int, new_views: int, size: int, seed: int,
+                  cleanup: bool):
+    """The RefineConfig that ``generate`` builds from its options (one place, so library callers match it)."""
+    from generators.refine.lift import LiftConfig
+    from generators.refine.postprocess import CleanupConfig
+    from generators.refine.subject import RefineConfig
+    from generators.refine.views import ViewSampling
+
+    return RefineConfig(
+        lift=LiftConfig(variant=variant, rgb_steps=rgb_steps, label_steps=label_steps, seed=seed),
+        views=ViewSampling(n_views=new_views), out_size=size, seed=seed,
+        cleanup=CleanupConfig() if cleanup else CleanupConfig(False, fill_holes=False, smooth=False,
+                                                               sides_from_3d=False, confidence=False),
+    )
+
+
 def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: Path | None, subjects: int,
                  views: int, input_size: int, new_views: int, size: int, variant: str, rgb_steps: int,
-                 label_steps: int, cleanup: bool, seed: int, workers: int, echo) -> dict:
+                 label_steps: int, cleanup: bool, seed: int, workers: int, echo, backend: str = "local",
+                 address: str | None = None, cpus_per_subject: int = 1, max_retries: int = 2) -> dict:
     """The body of ``facebench generate``; returns the quality headline."""
     import json
     import shutil
@@ -91,13 +108,10 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
     from rich.progress import Progress
 
     from facebench.dataset import DatasetInfo
-    from generators.refine.lift import LiftConfig
-    from generators.refine.postprocess import CleanupConfig
     from generators.refine.quality import write_quality_report
-    from generators.refine.run import SubjectJob, assemble, load_evaluations, run_subjects
-    from generators.refine.subject import RefineConfig
-    from generators.refine.views import ViewSampling
+    from generators.refine.run import SubjectJob, assemble, finished_parts, load_evaluations, run_subjects
 
+    ray_options = _ray_options(backend, address, cpus_per_subject, max_retries)
     if variant not in ("logits", "palette", "joint"):
         raise InvalidConfig(f"unknown --variant {variant!r}", hint="use logits, palette or joint")
     if workers < 1 or size < 16 or new_views < 1 or rgb_steps < 1 or label_steps < 0:
@@ -110,12 +124,8 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
         raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER, hint="pass --parser")
     out = Path(out)
     work = out.parent / f".{out.name}.work"
-    cfg = RefineConfig(
-        lift=LiftConfig(variant=variant, rgb_steps=rgb_steps, label_steps=label_steps, seed=seed),
-        views=ViewSampling(n_views=new_views), out_size=size, seed=seed,
-        cleanup=CleanupConfig() if cleanup else CleanupConfig(False, fill_holes=False, smooth=False,
-                                                               sides_from_3d=False, confidence=False),
-    )
+    cfg = refine_config(variant=variant, rgb_steps=rgb_steps, label_steps=label_steps, new_views=new_views,
+                        size=size, seed=seed, cleanup=cleanup)
     recipe = {"refine": asdict(cfg), "parser": parser, "masks": str(masks) if masks else None,
               "captures": [str(c) for c in captures], "subjects": subjects, "views": views, "input_size": input_size}
     stamp = work / "config.json"
@@ -143,7 +153,8 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
             bar.advance(task)
             bar.console.print(f"  {subject}: {status}")
 
-        summary = run_subjects(jobs, work / "subjects", cfg, parser_spec, synthetic_truth, workers, tick)
+        summary = run_subjects(jobs, work / "subjects", cfg, parser_spec, synthetic_truth, workers, tick,
+                               ray=ray_options)
     for subject, err in summary.failed.items():
         echo(f"  {subject} FAILED: {err.strip().splitlines()[-1]}")
     if not summary.done and not summary.skipped:
@@ -157,7 +168,7 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
                                    "(Gahlawat et al., VCIP 2025), rendered from new head poses.",
                        generation=recipe)
     ds = assemble(work / "subjects", out, cfg, info)
-    done_dirs = [d for d in sorted((work / "subjects").iterdir()) if (d / "done.json").exists()]
+    done_dirs = finished_parts(work / "subjects")
     q = load_evaluations([d / "quality.npz" for d in done_dirs])
     examples = _load_examples(done_dirs)
     report = out.parent / f"{out.name}-quality"
@@ -168,6 +179,22 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
         echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
              f"frontal change {head['f1_delta_frontal']:+.3f}")
     return head
+
+
+def _ray_options(backend: str, address: str | None, cpus_per_subject: int, max_retries: int):
+    """None for the local backend; Ray's absence is reported before any work starts."""
+    if backend not in ("local", "ray"):
+        raise InvalidConfig(f"unknown --backend {backend!r}", hint="use local or ray")
+    if backend == "local":
+        if address is not None:
+            raise InvalidConfig("--address needs --backend ray")
+        return None
+    if cpus_per_subject < 1 or max_retries < 0:
+        raise InvalidConfig("--cpus-per-subject must be ≥ 1 and --max-retries ≥ 0")
+    from generators.refine.ray_backend import RayOptions, require_ray
+
+    require_ray()
+    return RayOptions(address=address, cpus_per_subject=cpus_per_subject, max_retries=max_retries)
 
 
 def _load_examples(dirs: list[Path], per_subject: int = 2) -> list[dict]:

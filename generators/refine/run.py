@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -30,10 +32,15 @@ from facebench.parsing import MaskFolderParser, Parser
 from generators.refine.lift import LiftInput
 from generators.refine.subject import RefineConfig, refine_subject
 
+if TYPE_CHECKING:
+    from generators.refine.ray_backend import RayOptions
+
 # Builds the parser in the worker (a checkpoint is loaded once per process): () -> facebench Parser
 ParserFactory = Callable[[], Parser]
 # Optionally rebuilds ground truth for a capture (synthetic subjects): capture -> camera -> (rgb, labels)
 TruthFactory = Callable[[Capture], Callable | None]
+# Marks a subject's scratch folder; only ``work/<subject>/`` with a done.json is ever read.
+SCRATCH_SUFFIX = ".scratch"
 
 
 @dataclass
@@ -117,18 +124,16 @@ def load_evaluations(paths: list[Path]) -> dict[str, Evaluation]:
     return out
 
 
-def run_subject(job: SubjectJob, work: Path, cfg: RefineConfig, parser_factory: ParserFactory,
-                truth_factory: TruthFactory | None, threads: int | None = None) -> str:
-    """Refine one subject into ``work/<subject>/`` (samples.parquet, quality.npz, examples.npz, done.json)."""
+def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, parser_factory: ParserFactory,
+                truth_factory: TruthFactory | None, threads: int | None = None) -> bytes:
+    """Refine one subject, writing its part files into ``scratch``; returns the done.json bytes (not written).
+
+    Kept apart from committing the part so a remote worker can compute on its own disk and ship the bytes back.
+    """
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    out = work / job.subject
-    if (out / "done.json").exists():
-        return "skipped"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
     capture = read_transforms(job.capture)
     parser = parser_factory()
     inputs, cameras, input_truth = _inputs(capture, parser)
@@ -136,15 +141,56 @@ def run_subject(job: SubjectJob, work: Path, cfg: RefineConfig, parser_factory: 
     # A folder of masks can't label new views; a network can, which measures the initial parser there.
     predict = None if isinstance(parser, MaskFolderParser) else (lambda images: parser.predict(images))
     res = refine_subject(job.subject, inputs, cameras, capture.head_to_world, FACEBENCH, cfg, predict=predict,
-                         truth=truth, input_truth=input_truth, checkpoint_dir=str(out / "fit"))
-    pq.write_table(samples_table(res.samples), out / "samples.parquet", compression="zstd")
-    _save_evaluations(out / "quality.npz", res.quality)
+                         truth=truth, input_truth=input_truth, checkpoint_dir=str(scratch / "fit"))
+    pq.write_table(samples_table(res.samples), scratch / "samples.parquet", compression="zstd")
+    _save_evaluations(scratch / "quality.npz", res.quality)
     if res.examples:
-        np.savez_compressed(out / "examples.npz", **{f"{i}__{k}": (v if v is not None else np.zeros(0))
-                                                     for i, e in enumerate(res.examples) for k, v in e.items()})
-    shutil.rmtree(out / "fit", ignore_errors=True)
-    atomic_write_bytes(out / "done.json", json.dumps({"subject": job.subject, **res.stats}).encode())
+        np.savez_compressed(scratch / "examples.npz", **{f"{i}__{k}": (v if v is not None else np.zeros(0))
+                                                         for i, e in enumerate(res.examples) for k, v in e.items()})
+    shutil.rmtree(scratch / "fit", ignore_errors=True)
+    return json.dumps({"subject": job.subject, **res.stats}).encode()
+
+
+def scratch_dir(work: Path, subject: str) -> Path:
+    """A fresh hidden sibling of the subject's folder (same filesystem, so the commit is a rename)."""
+    work.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=work, prefix=f".{subject}.", suffix=SCRATCH_SUFFIX))
+
+
+def commit_part(scratch: Path, work: Path, subject: str, done: bytes) -> str:
+    """Move a finished scratch folder to ``work/<subject>`` by rename, then write done.json last.
+
+    A reader sees either no folder, a folder without done.json (ignored), or the whole part. If the subject
+    was finished meanwhile (a duplicate attempt), the existing part wins and the scratch is dropped.
+    """
+    out = work / subject
+    if (out / "done.json").exists():
+        shutil.rmtree(scratch, ignore_errors=True)
+        return "skipped"
+    shutil.rmtree(out, ignore_errors=True)  # a part left unfinished by an older version or a crash
+    os.rename(scratch, out)
+    atomic_write_bytes(out / "done.json", done)
     return "done"
+
+
+def clear_scratch(work: Path) -> None:
+    """Scratch folders left by killed attempts are never read; drop them when a run starts."""
+    if work.is_dir():
+        for d in work.glob(f".*{SCRATCH_SUFFIX}"):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def run_subject(job: SubjectJob, work: Path, cfg: RefineConfig, parser_factory: ParserFactory,
+                truth_factory: TruthFactory | None, threads: int | None = None) -> str:
+    """Refine one subject into ``work/<subject>/`` (samples.parquet, quality.npz, examples.npz, done.json)."""
+    if (work / job.subject / "done.json").exists():
+        return "skipped"
+    scratch = scratch_dir(work, job.subject)
+    try:
+        done = refine_into(job, scratch, cfg, parser_factory, truth_factory, threads)
+        return commit_part(scratch, work, job.subject, done)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _worker(args: tuple) -> tuple[str, str, str | None]:
@@ -159,9 +205,17 @@ def _worker(args: tuple) -> tuple[str, str, str | None]:
 
 def run_subjects(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, parser_factory: ParserFactory,
                  truth_factory: TruthFactory | None = None, workers: int = 1,
-                 progress: Callable[[str, str], None] | None = None) -> RunSummary:
-    """Process subjects (skipping finished ones); failures are recorded, never fatal to the others."""
+                 progress: Callable[[str, str], None] | None = None, ray: RayOptions | None = None) -> RunSummary:
+    """Process subjects (skipping finished ones); failures are recorded, never fatal to the others.
+
+    ``workers`` processes on this machine, or, given ``ray``, one Ray task per subject on a cluster.
+    """
     work.mkdir(parents=True, exist_ok=True)
+    clear_scratch(work)
+    if ray is not None:
+        from generators.refine.ray_backend import run_subjects_ray
+
+        return run_subjects_ray(jobs, work, cfg, parser_factory, truth_factory, ray, progress)
     summary = RunSummary()
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     args = [(j, work, cfg, parser_factory, truth_factory, threads if workers > 1 else None) for j in jobs]
@@ -189,12 +243,16 @@ def run_subjects(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, parser_f
 def assemble(work: Path, out: Path, cfg: RefineConfig, info: DatasetInfo, split: str = "train",
              overwrite: bool = True) -> Path:
     """Write the dataset from every finished subject's part."""
-    parts = [pq.read_table(d / "samples.parquet") for d in sorted(work.iterdir())
-             if (d / "done.json").exists()]
+    parts = [pq.read_table(d / "samples.parquet") for d in finished_parts(work)]
     if not parts:
         raise FacebenchError("no subject finished; nothing to assemble", work)
     info.generation = {**info.generation, "refine": _jsonable(asdict(cfg))}
     return build_dataset_from_tables({split: parts}, out, info, overwrite=overwrite)
+
+
+def finished_parts(work: Path) -> list[Path]:
+    """Subject folders whose done.json exists, in name order (scratch folders are hidden and never count)."""
+    return [d for d in sorted(work.iterdir()) if not d.name.startswith(".") and (d / "done.json").exists()]
 
 
 def _jsonable(x):

@@ -1,0 +1,141 @@
+"""One Ray task per subject: the same parts as a local run, committed by the driver as tasks finish.
+
+Ray is imported only here, and only when this backend is chosen. Workers refine a subject on their own
+disk and return the part's bytes through the object store; the driver is the only writer of the work folder
+(scratch folder, rename, done.json last), so duplicate or killed attempts can never leave a half part that
+the assembly would read. Captures, mask folders and parser checkpoints must be at the same path on every
+node (a shared filesystem); the work and output folders need only exist on the driver.
+
+Retries are bounded: Ray re-runs a task whose worker died, and (``retry_exceptions``) one that raised an
+unexpected exception, up to ``max_retries`` times in all. A ``FacebenchError`` (bad input) is not retried:
+the same input would fail the same way. After that the subject is recorded as failed and the others go on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from facebench.errors import BackendUnavailable, FacebenchError
+from generators.refine.run import (
+    ParserFactory,
+    RunSummary,
+    SubjectJob,
+    TruthFactory,
+    commit_part,
+    refine_into,
+    scratch_dir,
+)
+from generators.refine.subject import RefineConfig
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how to run. ``address`` None starts a local cluster; "auto" or "ray://head:10001" joins one."""
+
+    address: str | None = None
+    cpus_per_subject: int = 1
+    max_retries: int = 2
+    # Local cluster only: cap the object store (bytes); None lets Ray choose (30% of RAM).
+    object_store_memory: int | None = None
+
+
+def require_ray():
+    """Import Ray or say in one line how to get it."""
+    try:
+        import ray
+    except ImportError:
+        raise BackendUnavailable("--backend ray needs Ray, which is not installed",
+                                 hint="pip install 'facebench[distributed]'") from None
+    return ray
+
+
+def refine_task(job: SubjectJob, cfg: RefineConfig, parser_factory: ParserFactory,
+                truth_factory: TruthFactory | None, threads: int) -> tuple[str, dict[str, bytes] | None, str | None]:
+    """Body of the Ray task: (status, part files by name, error). Bad input is returned, not raised."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"facebench-{job.subject}-"))
+    try:
+        done = refine_into(job, scratch, cfg, parser_factory, truth_factory, threads)
+        files = {p.name: p.read_bytes() for p in sorted(scratch.iterdir()) if p.is_file()}
+        return "done", {**files, "done.json": done}, None
+    except FacebenchError as e:
+        return "failed", None, str(e)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_part(work: Path, subject: str, files: dict[str, bytes]) -> str:
+    """Commit a part returned by a task: files into a scratch folder, rename, done.json last."""
+    scratch = scratch_dir(work, subject)
+    try:
+        for name, data in files.items():
+            if name != "done.json":
+                (scratch / name).write_bytes(data)
+        return commit_part(scratch, work, subject, files["done.json"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_subjects_ray(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, parser_factory: ParserFactory,
+                     truth_factory: TruthFactory | None, options: RayOptions,
+                     progress: Callable[[str, str], None] | None = None) -> RunSummary:
+    """Fan subjects out as Ray tasks; finished subjects are skipped before anything is scheduled."""
+    ray = require_ray()
+    if options.cpus_per_subject < 1 or options.max_retries < 0:
+        raise FacebenchError("--cpus-per-subject must be ≥ 1 and --max-retries ≥ 0")
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=options.object_store_memory if options.address is None else None)
+        except ConnectionError as e:
+            raise BackendUnavailable(f"cannot reach the Ray cluster at {options.address}: {e}",
+                                     hint="start one with `ray start --head` or omit --address") from None
+    task = ray.remote(refine_task).options(num_cpus=options.cpus_per_subject, max_retries=options.max_retries,
+                                           retry_exceptions=True)
+    summary = RunSummary()
+
+    def report(subject: str, status: str) -> None:
+        if progress:
+            progress(subject, status)
+
+    queue = []
+    for job in jobs:
+        if (work / job.subject / "done.json").exists():
+            summary.skipped.append(job.subject)
+            report(job.subject, "skipped")
+        else:
+            queue.append(job)
+    queue.reverse()  # pop() from the end submits in the given order
+    pending: dict = {}
+    try:
+        while queue or pending:
+            # A bounded window keeps the object store and the wait list small on 10,000-subject runs.
+            window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)) // options.cpus_per_subject)
+            while queue and len(pending) < window:
+                job = queue.pop()
+                pending[task.remote(job, cfg, parser_factory, truth_factory, options.cpus_per_subject)] = job.subject
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                subject = pending.pop(ref)
+                try:
+                    status, files, err = ray.get(ref)
+                except ray.exceptions.RayError as e:  # retries exhausted: exception or dead worker
+                    last = (str(e).strip().splitlines() or [""])[-1]
+                    status, files = "failed", None
+                    err = f"{type(e).__name__} after {options.max_retries + 1} attempts: {last}"
+                if status == "done":
+                    status = write_part(work, subject, files)
+                    (summary.done if status == "done" else summary.skipped).append(subject)
+                else:
+                    summary.failed[subject] = err or "unknown error"
+                report(subject, status)
+    finally:
+        for ref in pending:  # interrupted: stop the remaining work (finished parts are already committed)
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
+    return summary
