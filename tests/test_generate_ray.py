@@ -2,7 +2,8 @@
 
 Covers: the same dataset bytes as the local backend, a worker killed mid-fit (retried, nothing lost or
 duplicated), retries that run out (recorded as failed), and resume after the driver is killed.
-Run with: ``.venv/bin/python -m pytest -m slow tests/test_generate_ray.py``.
+The cluster tests take ~2 minutes on 2 shared cores, so they are marked slow; run them with
+``.venv/bin/python -m pytest -m slow tests/test_generate_ray.py``. They skip if Ray is not installed.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from facebench.imageio import write_png
 from facebench.pose import Pose
 from generators.heads import sample_head, write_capture
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'facebench[distributed]')")
-
-pytestmark = pytest.mark.slow
 SMALL = ["--new-views", "6", "--size", "48", "--rgb-steps", "40", "--label-steps", "15", "--seed", "3"]
 SUBJECTS = ["subj0", "subj1", "subj2"]
 
@@ -35,6 +33,7 @@ SUBJECTS = ["subj0", "subj1", "subj2"]
 @pytest.fixture(scope="module")
 def cluster() -> str:
     """A 2-CPU cluster with a small object store; workers can import this module (for the fault factories)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'facebench[distributed]')")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     here = str(Path(__file__).parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
@@ -120,6 +119,7 @@ class AlwaysRaises:
         raise RuntimeError("simulated crash in the parser")
 
 
+@pytest.mark.slow
 def test_ray_backend_writes_the_local_bytes(cluster, captures, reference, tmp_path):
     caps, masks = captures
     out = tmp_path / "data"
@@ -131,6 +131,7 @@ def test_ray_backend_writes_the_local_bytes(cluster, captures, reference, tmp_pa
     assert (out / "README.md").read_bytes() == (reference / "README.md").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_fit_is_retried_nothing_lost_or_duplicated(cluster, captures, reference, tmp_path):
     from facebench.cli_generate import synthetic_truth
     from generators.refine.ray_backend import RayOptions
@@ -155,6 +156,7 @@ def test_a_worker_killed_mid_fit_is_retried_nothing_lost_or_duplicated(cluster, 
     assert len(ids) == len(set(ids)) == 3 * 6
 
 
+@pytest.mark.slow
 def test_retries_run_out_and_the_subject_is_recorded_failed(cluster, captures, tmp_path):
     from generators.refine.ray_backend import RayOptions
     from generators.refine.run import SubjectJob, run_subjects
@@ -170,6 +172,7 @@ def test_retries_run_out_and_the_subject_is_recorded_failed(cluster, captures, t
     assert not (tmp_path / "work" / "subj0").exists()
 
 
+@pytest.mark.slow
 def test_resume_after_the_driver_is_killed(cluster, captures, reference, tmp_path):
     caps, masks = captures
     out = tmp_path / "data"
@@ -195,3 +198,19 @@ def test_resume_after_the_driver_is_killed(cluster, captures, reference, tmp_pat
         assert f"{s}: {'skipped' if s in first else 'done'}" in r.stdout, r.stdout
     assert {s: (subjects / s / "done.json").stat().st_mtime_ns for s in first} == stamps  # not redone
     assert _bytes(out) == _bytes(reference)
+
+
+def test_without_ray_the_backend_fails_in_one_line(tmp_path):
+    """Ray hidden from the import system: exit 2 and the install hint, before any work starts."""
+    code = ("import runpy, sys; sys.modules['ray'] = None; sys.argv[0] = 'facebench'; "
+            "runpy.run_module('facebench', run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, "generate", "--backend", "ray", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "needs Ray" in lines[0] and "pip install 'facebench[distributed]'" in lines[0]
+    assert not (tmp_path / ".o.work").exists()
+    r = run_cli("generate", "--backend", "spark", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "unknown --backend 'spark'" in r.stderr
+    r = run_cli("generate", "--address", "auto", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "--address needs --backend ray" in r.stderr
