@@ -32,8 +32,9 @@ test-slow: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# The main job on its built-in default: synthetic subjects, the shipped frontal BiSeNet, dual-3DGS refinement.
 demo: setup
-	$(PY) -m facebench.demo --out $(DEMO_OUT)
+	$(VENV)/bin/facebench generate --out $(DEMO_OUT)/facebench-data
 
 clean:
 	rm -rf $(DEMO_OUT) reports .pytest_cache
