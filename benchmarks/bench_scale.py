@@ -26,6 +26,9 @@ import numpy as np
 
 # Spinning OpenMP threads are several times slower on a shared machine (see bench_fit_head.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Ray starts workers at nice 15; on a machine others are loading that starves them (measured: a 2-subject
+# run took 150 s instead of ~40 s at load 8), so the comparison with local processes (nice 0) is unfair.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 VIEWS, INPUT_SIZE = 16, 64
 REFINE = dict(variant="logits", rgb_steps=150, label_steps=40, new_views=8, size=64, seed=0, cleanup=True)
