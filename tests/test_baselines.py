@@ -396,3 +396,15 @@ def test_bisenet_learns_the_toy_faces(toy_dataset, tmp_path):
 
     before, after = f1(untrained), f1(trained)
     assert after > max(0.25, 3 * before), (before, after)
+
+
+def test_shipped_frontal_weights_load_and_fit_the_budget():
+    root = Path(__file__).resolve().parent.parent / "baselines" / "weights" / "bisenet-frontal"
+    if not root.exists():
+        pytest.skip("no shipped weights in this checkout")
+    assert sum(p.stat().st_size for p in root.iterdir()) <= 12 * 2**20
+    parser = load_parser(str(root))
+    assert parser.config["architecture"] == "bisenet" and parser.config["weights"]["dtype"] == "float16"
+    assert parser.config["training"]["pose_filter"] == {"max_yaw": 30.0, "max_pitch": 20.0}
+    image = toy_face(np.random.default_rng(0), 100, 0.0)[0]
+    assert parser.predict([image])[0].shape == (100, 100)
