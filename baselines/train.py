@@ -259,6 +259,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     console = Console(quiet=cfg.quiet, stderr=True)
+    model_spec(cfg.model)  # an unknown name is reported before any data is read
     ds = FacebenchDataset(cfg.data)
     revision = ds.revision
     pose = PoseFilter(cfg.max_yaw, cfg.max_pitch)
