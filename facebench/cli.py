@@ -23,7 +23,8 @@ app = typer.Typer(
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Argument(help="Predictions: a folder of {id}.png label maps.")],
+    model: Annotated[str, typer.Argument(help="A folder of predicted {id}.png label maps, or a checkpoint "
+                                              "(folder with model.safetensors + config.json, or name:path).")],
     data: Annotated[str, typer.Option(help="Dataset folder, or a Hub dataset ns/name[@revision].")],
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Report folder (default: reports/<model>-<split>).")] = None,
@@ -39,7 +40,12 @@ def evaluate(
     from facebench.parsing import MaskFolderParser
 
     ds = load(resolve_data(data))
-    parser = MaskFolderParser(model, labels=ds.labels)
+    if _is_checkpoint(model):
+        from baselines.predict import load_parser
+
+        parser = load_parser(model)
+    else:
+        parser = MaskFolderParser(model, labels=ds.labels)
     n = len(ds.metadata(split))
     with Progress(transient=True) as bar:
         task = bar.add_task(f"evaluating {parser.name}", total=n)
@@ -54,6 +60,12 @@ def evaluate(
         sb = run.evaluation.scores(b, n_boot=0)
         typer.echo(f"  {b:>13}: mean F1 (fg) {sb['mean_f1_fg']:.4f}  (n={sb['n_images']})")
     typer.echo(f"report: {out / 'report.html'}")
+
+
+def _is_checkpoint(spec: str) -> bool:
+    """A checkpoint (rather than a folder of masks): name:path, a .safetensors file, or a folder holding one."""
+    p = Path(spec.split(":", 1)[1] if ":" in spec and not Path(spec).exists() else spec)
+    return p.suffix == ".safetensors" or (p.is_dir() and (p / "model.safetensors").exists()) or ":" in spec
 
 
 @app.command("validate")

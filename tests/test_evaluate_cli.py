@@ -73,3 +73,15 @@ def test_evaluate_errors_are_one_line_exit_2(tmp_path, small_dataset):
 def test_help_is_fast_and_lists_commands():
     r = run_cli("--help")
     assert r.returncode == 0 and "evaluate" in r.stdout
+
+
+def test_evaluate_runs_a_checkpoint(tmp_path, small_dataset):
+    """`evaluate <checkpoint>` predicts with the model itself: here the shipped frontal BiSeNet."""
+    from pathlib import Path
+
+    ckpt = Path(__file__).resolve().parent.parent / "baselines" / "weights" / "bisenet-frontal"
+    out = tmp_path / "rep"
+    r = run_cli("evaluate", str(ckpt), "--data", str(small_dataset), "--out", str(out), "--n-boot", "0")
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["overall"]["n_images"] == 24 and 0 <= m["overall"]["pixel_acc"] <= 1
