@@ -90,7 +90,7 @@ def main() -> None:
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         t0 = time.perf_counter()
-        ray.init(num_cpus=args.ray_cpus, include_dashboard=False, object_store_memory=200 * 1024**2,
+        ray.init(address="local", num_cpus=args.ray_cpus, include_dashboard=False, object_store_memory=200 * 1024**2,
                  log_to_driver=False)
         ray_start = time.perf_counter() - t0
         warm_s, _ = timed_run(warm, masks, tmp / "warm", ray=RayOptions())

@@ -92,7 +92,7 @@ def run_subjects_ray(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, pars
             # Local-cluster settings only when we start one: ray:// clients forward non-default kwargs.
             local = {} if options.address else {"include_dashboard": False,
                                                 "object_store_memory": options.object_store_memory}
-            ray.init(address=options.address, log_to_driver=False, **local)
+            ray.init(address=options.address or "local", log_to_driver=False, **local)
         except ConnectionError as e:
             raise BackendUnavailable(f"cannot reach the Ray cluster at {options.address}: {e}",
                                      hint="start one with `ray start --head` or omit --address") from None
