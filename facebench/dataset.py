@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from facebench.errors import InvalidDataset, InvalidMask, require_exists
-from facebench.imageio import PNG_SIGNATURE, decode_png, encode_png
+from facebench.imageio import PNG_SIGNATURE, decode_png, encode_png, replace_dir
 from facebench.labels import FACEBENCH, LabelSet
 from facebench.pose import POSE_BIN_NAMES, pose_bin
 
@@ -189,13 +189,7 @@ def build_dataset_from_tables(
         from facebench.card import render_card
 
         (tmp / "README.md").write_text(render_card(info, labels, counts))
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            out.rename(trash / out.name)
-            tmp.rename(out)
-            shutil.rmtree(trash)
-        else:
-            tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from facebench.dataset import FacebenchDataset
 from facebench.errors import FacebenchError, InvalidConfig
+from facebench.imageio import replace_dir
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 REVISION_FILE = ".facebench_revision"
@@ -143,9 +144,7 @@ def download(
         if not list((tmp / "data").glob("*.parquet")) if (tmp / "data").exists() else True:
             raise HubError(f"{spec}: nothing matches split={split or '*'} pose_bin={pose_bin or '*'}")
         (tmp / REVISION_FILE).write_text(sha + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -64,3 +64,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def write_png(path: str | Path, array: np.ndarray) -> Path:
     return atomic_write_bytes(path, encode_png(array))
+
+
+def replace_dir(tmp: str | Path, out: str | Path) -> Path:
+    """Move a finished temporary folder into place; an existing ``out`` is swapped out, then removed.
+
+    Readers see either the old folder or the new one, never a mix (one rename each way).
+    """
+    import shutil
+
+    tmp, out = Path(tmp), Path(out)
+    if out.exists():
+        trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        out.rename(trash / out.name)
+        tmp.rename(out)
+        shutil.rmtree(trash)
+    else:
+        tmp.rename(out)
+    return out

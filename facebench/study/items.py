@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from facebench.dataset import Sample, load
-from facebench.imageio import write_png
+from facebench.imageio import replace_dir, write_png
 from facebench.labels import LabelSet
 from facebench.parsing import MaskFolderParser, Parser
 from facebench.pose import POSE_BIN_NAMES
@@ -198,9 +198,7 @@ def build_study(models: Mapping[str, str | Path | Parser], data: str | Path, out
                 "dataset_revision": revision, "split": split, "n_items": n_items, "seed": seed, "mode": mode,
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
         write_key(tmp, key, info)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
