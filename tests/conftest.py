@@ -13,6 +13,17 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny torch problems: a second OpenMP thread only adds synchronisation (and, on a shared CI box, waiting)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def blob_sample_arrays(rng: np.random.Generator, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """An image and a mask with a few rectangles of random classes (cheap, deterministic)."""
     mask = np.zeros((size, size), np.uint8)

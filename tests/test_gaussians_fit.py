@@ -14,13 +14,7 @@ from generators.gaussians.scenes import random_scene, render_scene
 RES = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny problems: a second OpenMP thread only adds synchronisation (and on a shared CI box, waiting)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

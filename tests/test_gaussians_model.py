@@ -15,14 +15,7 @@ from generators.gaussians import GaussianModel, choose_backend, rasterize
 from generators.gaussians.cameras import intrinsics, look_at
 from generators.gaussians.sh import eval_sh
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small scenes: one thread avoids OpenMP synchronisation costs (and waiting on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(sh_degree=2, features=4, n=50, seed=0):

@@ -13,13 +13,7 @@ gsplat_ref = pytest.importorskip("gsplat.cuda._torch_impl")
 W, H = 40, 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small scenes: one thread avoids OpenMP synchronisation costs (and waiting on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference(means, quats, scales, opacities, colors, viewmat, K, width, height, background=None):
