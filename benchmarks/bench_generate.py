@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=128)
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--variant", default="logits")
+    ap.add_argument("--variant", default="joint")
     ap.add_argument("--rgb-steps", type=int, default=1500)
     ap.add_argument("--label-steps", type=int, default=300)
     ap.add_argument("--no-cleanup", action="store_true")

@@ -121,11 +121,13 @@ def generate(
     input_size: Annotated[int, typer.Option(help="Input image size of synthetic captures.")] = 128,
     new_views: Annotated[int, typer.Option(help="New viewpoints rendered per subject.")] = 32,
     size: Annotated[int, typer.Option(help="Output image size.")] = 256,
-    variant: Annotated[str, typer.Option(help="Label lifting: logits | palette | joint.")] = "logits",
+    variant: Annotated[str, typer.Option(help="Label lifting: joint | logits | palette (default by measurement, "
+                                              "BENCHMARKS.md).")] = "joint",
     rgb_steps: Annotated[int, typer.Option(help="Stage-1 (RGB) optimisation steps.")] = 800,
     label_steps: Annotated[int, typer.Option(help="Stage-2 (labels) optimisation steps.")] = 200,
-    cleanup: Annotated[bool, typer.Option(help="Automatic post-processing (components, holes, smoothing, "
-                                                "3D sides, confidence).")] = True,
+    cleanup: Annotated[bool, typer.Option(help="Automatic post-processing (components, holes, smoothing, 3D "
+                                                "sides, confidence); off by default: it cost F1 when measured.")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed for subjects, fits and view sampling.")] = 0,
     workers: Annotated[int, typer.Option(help="Subjects processed in parallel (processes, local backend).")] = 1,
     backend: Annotated[str, typer.Option(help="local (processes on this machine) | ray (one task per subject; "

@@ -16,7 +16,8 @@ from facebench.imageio import read_mask, write_png
 from facebench.pose import Pose
 from generators.heads import sample_head, write_capture
 
-SMALL = ["--new-views", "6", "--size", "48", "--rgb-steps", "40", "--label-steps", "15", "--seed", "3"]
+SMALL = ["--variant", "logits", "--cleanup", "--new-views", "6", "--size", "48", "--rgb-steps", "40",
+         "--label-steps", "15", "--seed", "3"]
 
 
 @pytest.fixture(scope="module")
