@@ -6,7 +6,6 @@ User mistakes (FacebenchError) print one line and exit 2.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -174,10 +173,6 @@ _mount()
 
 def main() -> None:
     """Entry point: typer handles usage errors (exit 2); user mistakes become one line and exit 2."""
-    from facebench.errors import FacebenchError
+    from facebench.errors import run_with_one_line_errors
 
-    try:
-        app()
-    except FacebenchError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
+    run_with_one_line_errors(app)

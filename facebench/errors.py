@@ -62,3 +62,14 @@ def require_exists(path: str | Path, what: str = "path") -> Path:
     if not p.exists():
         raise InputNotFound(f"{what} does not exist", p)
     return p
+
+
+def run_with_one_line_errors(app) -> None:
+    """Run a CLI app; a FacebenchError becomes one line on stderr and its exit code (2), not a traceback."""
+    import sys
+
+    try:
+        app()
+    except FacebenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)

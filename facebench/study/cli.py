@@ -111,15 +111,9 @@ def aggregate(
 
 def main() -> None:
     """Run the sub-app alone (``python -m facebench.study.cli``), with facebench's one-line errors."""
-    import sys
+    from facebench.errors import run_with_one_line_errors
 
-    from facebench.errors import FacebenchError
-
-    try:
-        study_app()
-    except FacebenchError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
+    run_with_one_line_errors(study_app)
 
 
 if __name__ == "__main__":
