@@ -28,24 +28,16 @@ def train_command(
     data: Annotated[Path, typer.Option(help="facebench dataset folder.")],
     out: Annotated[Path, typer.Option(help="Output folder: becomes the checkpoint; rerun to resume.")],
     steps: Annotated[int | None, typer.Option(help="Total optimiser steps.")] = None,
-    epochs: Annotated[
-        float | None, typer.Option(help="Or: passes over the (filtered) training split.")
-    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Or: passes over the (filtered) training split.")] = None,
     init: Annotated[str | None, typer.Option(help="Checkpoint to fine-tune from.")] = None,
     size: Annotated[int | None, typer.Option(help="Training crop side in pixels [default: 256].")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 8,
     width: Annotated[float | None, typer.Option(help="Channel multiplier [default: 1.0].")] = None,
-    lr: Annotated[
-        float | None, typer.Option(help="Base learning rate [default: the model's recipe].")
-    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Base learning rate [default: the model's recipe].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, batch order and augmentation.")] = 0,
-    frontal: Annotated[
-        bool, typer.Option(help="Train on near-frontal views only (|yaw|<30, |pitch|<20).")
-    ] = False,
+    frontal: Annotated[bool, typer.Option(help="Train on near-frontal views only (|yaw|<30, |pitch|<20).")] = False,
     max_yaw: Annotated[float | None, typer.Option(help="Keep training views with |yaw| below this.")] = None,
-    max_pitch: Annotated[
-        float | None, typer.Option(help="Keep training views with |pitch| below this.")
-    ] = None,
+    max_pitch: Annotated[float | None, typer.Option(help="Keep training views with |pitch| below this.")] = None,
     split: Annotated[str, typer.Option(help="Training split.")] = "train",
     val_split: Annotated[str, typer.Option(help="Validation split ('' for none).")] = "validation",
     val_every: Annotated[int | None, typer.Option(help="Validate every N steps [default: steps/5].")] = None,
@@ -53,8 +45,9 @@ def train_command(
     stop_after: Annotated[int | None, typer.Option(help="Stop at this step (resume later).")] = None,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 2,
     amp: Annotated[
-        str | None, typer.Option(help="'bf16': mixed precision (fast on AVX512-BF16/AMX CPUs).")
-    ] = None,
+        str,
+        typer.Option(help="auto (bf16 autocast where the CPU has AVX512-BF16/AMX, else fp32), bf16 or fp32."),
+    ] = "auto",
 ) -> None:
     """Train or fine-tune a baseline face parser (OHEM CE, SGD/poly or AdamW, flip with left/right swap)."""
     from baselines.train import TrainConfig, train
@@ -83,7 +76,8 @@ def predict_command(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 2,
     precision: Annotated[
-        str, typer.Option(help="fp32, or bf16 (about 2× faster on AVX512-BF16/AMX CPUs).")
+        str,
+        typer.Option(help="fp32 (the same masks on every CPU), bf16 (about 2× faster on AVX512-BF16/AMX), or auto."),
     ] = "fp32",
 ) -> None:
     """Parse every image of a dataset split with a checkpoint and write {id}.png label maps."""

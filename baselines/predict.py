@@ -17,13 +17,12 @@ import torch
 from rich.progress import Progress
 
 from baselines.checkpoint import load_state, load_weights
-from baselines.models import MODELS, build_model
+from baselines.models import MODELS, build_model, model_memory_format
+from baselines.precision import resolve_precision
 from baselines.transforms import image_to_tensor, logits_to_mask, normalise
 from facebench.errors import CheckpointError, InvalidConfig
 from facebench.imageio import write_png
 from facebench.labels import FACEBENCH, LabelSet
-
-PRECISIONS = ("fp32", "bf16")
 
 
 class TorchParser:
@@ -37,18 +36,12 @@ class TorchParser:
         batch_size: int = 8,
         precision: str = "fp32",
     ):
-        if precision not in PRECISIONS:
-            raise InvalidConfig(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        self.precision = precision
-        # bf16 runs oneDNN's bf16 kernels (AVX512-BF16/AMX); channels_last is what they are fastest in.
-        self.model = (
-            model.eval().to(memory_format=torch.channels_last) if precision == "bf16" else model.eval()
-        )
+        self.precision = resolve_precision(precision)
+        self.memory_format = model_memory_format(config["architecture"])
+        self.model = model.eval().to(memory_format=self.memory_format)
         self.config = config
         names = tuple(config["labels"]["names"])
-        self.labels = (
-            FACEBENCH if names == FACEBENCH.names else LabelSet(names, name=config["labels"]["name"])
-        )
+        self.labels = FACEBENCH if names == FACEBENCH.names else LabelSet(names, name=config["labels"]["name"])
         self.name = name or config["architecture"]
         self.size = int(config["input_size"])
         self.mean = tuple(config["normalisation"]["mean"])
@@ -59,8 +52,7 @@ class TorchParser:
         """N×C×S×S logits of letterboxed, resized images (one forward pass: keep N small)."""
         x = normalise(torch.stack([image_to_tensor(im, self.size) for im in images]), self.mean, self.std)
         bf16 = self.precision == "bf16"
-        if bf16:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return self.model(x).float()
 
@@ -112,9 +104,7 @@ def load_parser(spec: str, batch_size: int = 8, precision: str = "fp32") -> Torc
     return TorchParser(model, config, name=name, batch_size=batch_size, precision=precision)
 
 
-def predict_dataset(
-    parser: TorchParser, data: str | Path, split: str, out: str | Path, quiet: bool = False
-) -> int:
+def predict_dataset(parser: TorchParser, data: str | Path, split: str, out: str | Path, quiet: bool = False) -> int:
     """Write ``{id}.png`` label maps for every sample of ``split``; returns how many."""
     from facebench.dataset import FacebenchDataset
 
@@ -154,9 +144,7 @@ def export_onnx(spec: str, out: str | Path, opset: int = 17, check: bool = True)
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise InvalidConfig(
-            "ONNX export needs the 'onnx' extra", hint="pip install 'facebench[onnx]'"
-        ) from None
+        raise InvalidConfig("ONNX export needs the 'onnx' extra", hint="pip install 'facebench[onnx]'") from None
     architecture, path = _split_spec(str(spec))
     model, config = load_model(path, architecture)
     wrapped = _Normalised(model, config["normalisation"]["mean"], config["normalisation"]["std"]).eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from baselines.models.bisenet import BiSeNet
@@ -27,12 +28,11 @@ class ModelSpec:
     lr: float
     weight_decay: float
     description: str
+    channels_last: bool = True  # convnets run faster in NHWC on oneDNN; transformers may not
 
 
 MODELS: dict[str, ModelSpec] = {
-    "bisenet": ModelSpec(
-        BiSeNet, "sgd", 1e-2, 5e-4, "BiSeNet, ResNet-18 context path (face-parsing.PyTorch recipe)"
-    ),
+    "bisenet": ModelSpec(BiSeNet, "sgd", 1e-2, 5e-4, "BiSeNet, ResNet-18 context path (face-parsing.PyTorch recipe)"),
     "unet": ModelSpec(UNet, "sgd", 1e-2, 5e-4, "U-Net, base 32·width channels, bilinear upsampling"),
     "segformer": ModelSpec(SegFormer, "adamw", 6e-4, 1e-2, "SegFormer MiT-B0 shape, all-MLP decoder"),
 }
@@ -42,6 +42,11 @@ def model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise InvalidConfig(f"unknown model '{name}'", hint=f"choose one of: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def model_memory_format(name: str) -> torch.memory_format:
+    """The layout ``name`` trains and predicts in (weights and inputs alike)."""
+    return torch.channels_last if model_spec(name).channels_last else torch.contiguous_format
 
 
 def build_model(name: str, num_classes: int = 19, width: float = 1.0, **kwargs) -> nn.Module:
@@ -63,5 +68,6 @@ __all__ = [
     "UNet",
     "build_model",
     "count_parameters",
+    "model_memory_format",
     "model_spec",
 ]

@@ -14,10 +14,9 @@ batches CPU training affords.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from baselines.models.layers import ConvBNReLU, init_weights, resize_to, scaled
+from baselines.models.layers import ConvBNReLU, init_weights, resize_to, scaled, upsample_logits
 from baselines.models.resnet import ResNet18
 
 
@@ -101,7 +100,7 @@ class BiSeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         size = x.shape[-2:]
         f8, cp8, cp16 = self.context_path(x)
-        main = F.interpolate(self.head(self.fusion(f8, cp8)), size=size, mode="bilinear", align_corners=False)
+        main = upsample_logits(self.head(self.fusion(f8, cp8)), size)
         if not self.training:
             return main
-        return [main, resize_to(self.aux16(cp8), size), resize_to(self.aux32(cp16), size)]
+        return [main, upsample_logits(self.aux16(cp8), size), upsample_logits(self.aux32(cp16), size)]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.models.layers import ConvBNReLU, init_weights, resize_to, scaled
+from baselines.models.layers import ConvBNReLU, init_weights, resize_to, scaled, upsample_logits
 
 
 class OverlapPatchEmbed(nn.Module):
@@ -113,8 +113,7 @@ class SegFormer(nn.Module):
         reductions, kernels, strides = (8, 4, 2, 1), (7, 3, 3, 3), (4, 2, 2, 2)
         cins = [3, *dims[:-1]]
         self.stages = nn.ModuleList(
-            Stage(cins[i], dims[i], depths[i], heads[i], reductions[i], kernels[i], strides[i])
-            for i in range(4)
+            Stage(cins[i], dims[i], depths[i], heads[i], reductions[i], kernels[i], strides[i]) for i in range(4)
         )
         dec = scaled(256, width)
         self.linear = nn.ModuleList(nn.Conv2d(d, dec, 1) for d in dims)
@@ -135,5 +134,5 @@ class SegFormer(nn.Module):
         fused = self.fuse(
             torch.cat([resize_to(proj(f), quarter) for proj, f in zip(self.linear, feats, strict=True)], 1)
         )
-        logits = resize_to(self.classifier(fused), size)
+        logits = upsample_logits(self.classifier(fused), size)
         return [logits] if self.training else logits

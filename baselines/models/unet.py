@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from baselines.models.layers import ConvBNReLU, init_weights, resize_to, scaled
+from baselines.models.layers import ConvBNReLU, init_weights, resize_to, scaled, upsample_logits
 
 
 class DoubleConv(nn.Sequential):
@@ -44,5 +44,5 @@ class UNet(nn.Module):
         for block in self.up:
             skip = skips.pop()
             x = block(torch.cat([resize_to(x, skip.shape[-2:]), skip], dim=1))
-        logits = resize_to(self.classifier(x), size)
+        logits = upsample_logits(self.classifier(x), size)
         return [logits] if self.training else logits

@@ -18,12 +18,13 @@ python -m baselines.captures "$WORK/captures2" --out "$WORK/data2" --validation-
 facebench heads --test-split --out "$WORK/test" --subjects 40 --views 24 --seed 0 --workers 2 --overwrite
 
 # 3. Train from scratch, then fine-tune (the pose filter repeats the rig's ranges and is recorded).
+#    --amp fp32: the shipped weights were trained in fp32, before bf16 autocast became the default.
 #    The shipped weights ran the fine-tune as --steps 1000 first and then resumed it with --steps 2000,
 #    which restarts the poly decay at step 1000; one --steps 2000 run is the clean equivalent.
 facebench train bisenet --data "$WORK/data" --out "$WORK/bisenet-frontal" --frontal --width 0.5 \
-    --size 192 --batch-size 8 --steps 1000 --seed 0 --save-every 50 --val-every 200 --threads 1
+    --size 192 --batch-size 8 --steps 1000 --seed 0 --save-every 50 --val-every 200 --threads 1 --amp fp32
 facebench train bisenet --init "$WORK/bisenet-frontal" --data "$WORK/data2" --out "$WORK/bisenet-frontal-ft" \
-    --frontal --steps 2000 --batch-size 8 --seed 0 --save-every 50 --val-every 500 --threads 1
+    --frontal --steps 2000 --batch-size 8 --seed 0 --save-every 50 --val-every 500 --threads 1 --amp fp32
 
 # 4. Ship an fp16 copy (≤ 12 MB), then predict and evaluate by pose bin.
 python -c "import sys; from baselines.checkpoint import convert; convert(sys.argv[1], sys.argv[2])" \
