@@ -102,6 +102,12 @@ def render_labels(rgb: GaussianModel, lab: GaussianModel, cam: Camera, labels: L
     return image, ids, conf
 
 
+def camera_record(cam: Camera) -> dict:
+    """The camera of a new view, in the capture's world frame: enough to re-render it (e.g. truth)."""
+    return {"K": cam.K.tolist(), "world_to_camera": cam.world_to_camera.tolist(), "width": cam.width,
+            "height": cam.height}
+
+
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A seeded plain, gradient or noise backdrop for the rendered head (parsers must not learn 'black = bg')."""
     kind = rng.integers(3)
@@ -154,7 +160,8 @@ def refine_subject(
         sid = f"{subject}-v{j:03d}"
         samples.append(Sample(id=sid, image=composed, mask=refined, subject=subject, yaw=got.yaw, pitch=got.pitch,
                               roll=got.roll, label_source="refined",
-                              provenance={"method": f"dual-3dgs/{variant}", "seed": cfg.seed, "view": j}))
+                              provenance={"method": f"dual-3dgs/{variant}", "seed": cfg.seed, "view": j,
+                                          "camera": camera_record(cam)}))
         if truth is not None:
             true_rgb, true_ids = truth(cam)
             initial = predict([true_rgb])[0] if predict is not None else None
