@@ -106,30 +106,32 @@ def _pair_alpha(row, starts, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float)
 
 
 def _transmittance(alpha, crow, pix):
-    """Pixel-major: transmittance before each pair, whether the pixel is still open, kept log(1-a).
+    """Pixel-major: transmittance before each pair, which pairs count, and their log(1-a).
 
+    A pair counts if its pixel is still open (stop before transmittance reaches 1e-4) and alpha > 0;
+    the others contribute nothing to the image or to any gradient, and are dropped afterwards.
     Only the running sum of log(1 - alpha) needs float64 (float32 drifts visibly over long pixels);
     the transmittance itself is fine in the input precision.
     """
     a64 = alpha.double()
     log1m = torch.log1p(-a64)
     cs_excl = torch.cumsum(log1m, 0) - log1m
-    log_t = cs_excl - _take(cs_excl, _take(crow[:-1], pix))  # minus the sum before the pixel's first pair
-    keep = (log_t + log1m) > math.log(T_MIN)  # stop before transmittance reaches 1e-4
+    # The running sum before each pixel's first pair, gathered per pixel once (empty pixels: unused).
+    first = _take(cs_excl, crow[:-1].clamp_max(cs_excl.numel() - 1))
+    log_t = cs_excl - _take(first, pix)
+    keep = ((log_t + log1m) > math.log(T_MIN)) & (alpha > 0)
     trans = torch.exp(log_t).to(alpha.dtype)
-    w = (alpha * trans).masked_fill_(~keep, 0.0)
-    return trans, keep, w, log1m.masked_fill_(~keep, 0.0)
+    return trans, keep, log1m
 
 
-def _pair_grads(
-    w, v, crow, cs, trans, alpha, keep, d_tfin_px, pix, mx_g, gauss, width: int, alpha_max: float
-):
-    """Per pair: h = dL/dlog(o) = -dL/dsigma (0 if clamped or stopped), h·dx and h·dx²."""
-    cs_end = _take(cs, _take(crow[1:], pix) - 1)  # running sum at the pixel's last pair
+def _pair_grads(w, v, crow, cs, trans, alpha, d_tfin_px, pix, mx_g, gauss, width: int, alpha_max: float):
+    """Per (kept) pair: h = dL/dlog(o) = -dL/dsigma (0 if clamped), h·dx and h·dx²."""
+    last = _take(cs, (crow[1:] - 1).clamp_min(0))  # running sum at each pixel's last pair (empty: unused)
+    cs_end = _take(last, pix)
     d_tfin, mx = _take(d_tfin_px, pix), _take(mx_g, gauss)
     after = (cs_end - cs).to(alpha.dtype)  # sum of w v behind each pair in its pixel
     d_a = trans * v - (after + d_tfin) / (1.0 - alpha)
-    h = torch.where(keep & (alpha < alpha_max), d_a * alpha, torch.zeros_like(d_a))
+    h = torch.where(alpha < alpha_max, d_a * alpha, torch.zeros_like(d_a))
     dx = (pix % width).to(alpha.dtype) + 0.5 - mx
     hdx = h * dx
     return h, hdx, hdx * dx
@@ -193,6 +195,29 @@ def build_pairs(
     return _Pairs(crow, gauss, pix, row_s, _take(alpha, perm), perm, pix_g, g_row, dy, per_gauss)
 
 
+def _compact(p: _Pairs, keep: Tensor, num_gauss: int, *extra: Tensor) -> tuple[_Pairs, ...]:
+    """Only the pairs that count (``keep``), in the same orders; ``extra`` pair tensors are filtered too.
+
+    In a fitted scene most pairs lie behind an opaque surface (their pixel has already stopped), so
+    everything after the transmittance (products, backward) runs on a fraction of the list.
+    """
+    kidx = torch.nonzero(keep).squeeze(1)
+    pix = _take(p.pix, kidx)
+    hw = p.crow.numel() - 1
+    crow = torch.zeros_like(p.crow)
+    torch.cumsum(torch.bincount(pix, minlength=hw), 0, out=crow[1:])
+    gauss = _take(p.gauss, kidx)
+    # Gaussian-major order of the kept pairs without a sort: mark them in the old Gaussian-major list.
+    gpos = _take(p.perm, kidx)
+    mark = torch.zeros(keep.numel(), dtype=torch.bool, device=keep.device).index_fill_(0, gpos, True)
+    rank = torch.cumsum(mark, 0) - 1  # int64: index_copy_ wants long indices
+    perm = _take(rank, gpos)
+    pix_g = torch.masked_select(p.pix_g, mark)
+    per_gauss = torch.bincount(gauss, minlength=num_gauss)
+    kept = _Pairs(crow, gauss, pix, _take(p.row, kidx), _take(p.alpha, kidx), perm, pix_g, p.g_row, p.dy_row, per_gauss)
+    return (kept, *(_take(x, kidx) for x in extra))
+
+
 class Composite(torch.autograd.Function):
     """Differentiable compositing; inputs must already be culled and sorted front to back."""
 
@@ -211,14 +236,16 @@ class Composite(torch.autograd.Function):
         hw = width * height
         with torch.no_grad():
             p = build_pairs(means2d, conics, opacities, width, height, alpha_max, compiled)
-            trans, keep, w, log1m_kept = _kernels(compiled)[1](p.alpha, p.crow, p.pix)
-            w = w.to(colors.dtype)
-            log_tfin = torch.zeros(hw, dtype=torch.float64, device=means2d.device)
-            log_tfin.index_add_(0, p.pix, log1m_kept)
-            t_final = torch.exp(log_tfin)
+            if p.alpha.numel():
+                trans, keep, log1m = _kernels(compiled)[1](p.alpha, p.crow, p.pix)
+            else:
+                trans, keep, log1m = p.alpha, p.alpha > 0, p.alpha.double()
+            p, trans, log1m = _compact(p, keep, means2d.shape[0], trans, log1m)
+            w = (p.alpha * trans).to(colors.dtype)
+            t_final = torch.exp(torch.bincount(p.pix, weights=log1m, minlength=hw))
             mat = _csr(p.crow, p.gauss, w, (hw, colors.shape[0]))
             image = (mat @ colors) if p.alpha.numel() else colors.new_zeros(hw, colors.shape[1])
-        ctx.save_for_backward(means2d, conics, opacities, colors, keep, trans, w, t_final)
+        ctx.save_for_backward(means2d, conics, opacities, colors, trans, w, t_final)
         ctx.pairs, ctx.mat, ctx.compiled, ctx.size, ctx.alpha_max = (
             p,
             mat,
@@ -230,7 +257,7 @@ class Composite(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_image, d_alpha):
-        means2d, conics, opacities, colors, keep, trans, w, t_final = ctx.saved_tensors
+        means2d, conics, opacities, colors, trans, w, t_final = ctx.saved_tensors
         p, mat, (width, height) = ctx.pairs, ctx.mat, ctx.size
         hw, m, dtype = width * height, colors.shape[0], colors.dtype
         if p.alpha.numel() == 0:
@@ -257,7 +284,6 @@ class Composite(torch.autograd.Function):
             cs,
             trans,
             p.alpha,
-            keep,
             d_tfin,
             p.pix,
             means2d[:, 0].contiguous(),
