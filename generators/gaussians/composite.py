@@ -51,7 +51,7 @@ class _Pairs:
     pix_g: Tensor  # [P] pixels in Gaussian-major order (columns of the transposed matrix)
     g_row: Tensor  # [R] Gaussian of each row
     dy_row: Tensor  # [R] pixel-centre y minus mean y
-    per_gauss: Tensor  # [M] number of pairs of each Gaussian
+    per_gauss: Tensor | None  # [M] number of pairs of each Gaussian (set by _compact)
 
 
 def _take(x: Tensor, idx: Tensor) -> Tensor:
@@ -95,14 +95,18 @@ def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height
     return g_row, y_row, x0.long(), npix
 
 
-def _pair_alpha(row, starts, dx0, ha, bdy, cdy, opac, pixbase, alpha_max: float):
-    """Gaussian-major per-pair arithmetic: alpha (0 where skipped) and pixel id."""
-    local = torch.arange(row.numel(), device=row.device) - _take(starts, row)  # index inside the row
-    dx = _take(dx0, row) + local.to(dx0.dtype)
+def _pair_alpha(row, pixbase, mx, ha, bdy, cdy, opac, width: int, alpha_max: float):
+    """Gaussian-major per-pair arithmetic: alpha (0 where skipped) and pixel id.
+
+    ``pixbase`` is each row's first pixel minus the row's first pair index, so a pair's pixel is one
+    gather plus its own index; dx is measured from the pixel centre, as in the backward.
+    """
+    pix = _take(pixbase, row) + torch.arange(row.numel(), dtype=pixbase.dtype, device=row.device)
+    dx = ((pix % width).to(mx.dtype) + 0.5) - _take(mx, row)
     sigma = dx * (_take(ha, row) * dx + _take(bdy, row)) + _take(cdy, row)
     alpha = torch.clamp_max(_take(opac, row) * torch.exp(-sigma), alpha_max)
     alpha = torch.where((alpha >= ALPHA_MIN) & (sigma >= 0), alpha, torch.zeros_like(alpha))
-    return alpha, (_take(pixbase, row) + local).to(pixbase.dtype)
+    return alpha, pix
 
 
 def _transmittance(alpha, crow, pix):
@@ -162,37 +166,37 @@ def build_pairs(
     """Every (Gaussian, pixel) pair with alpha >= 1/255 and its alpha, sorted by pixel then depth."""
     g_row, y_row, x0, npix = _rows(means2d, conics, opacities, width, height)
     n_pairs = int(npix.sum())
-    row = torch.repeat_interleave(torch.arange(len(npix), device=npix.device), npix, output_size=n_pairs)
     dt = means2d.dtype
     hw = width * height
     idx_t = torch.int32 if max(hw, n_pairs) < 2**31 else torch.int64
+    row = torch.repeat_interleave(npix.to(idx_t), output_size=n_pairs)  # the row of each pair
     # Per-row constants (dy is fixed on a row), expanded to pairs Gaussian-major: sequential reads.
     a, b, c = _take(conics, g_row).unbind(-1)
     mg = _take(means2d, g_row)
     dy = (y_row.to(dt) + 0.5) - mg[:, 1]
-    dx0 = (x0.to(dt) + 0.5) - mg[:, 0]
-    pixbase = (y_row * width + x0).to(idx_t)
+    pixbase = (y_row * width + x0 - (torch.cumsum(npix, 0) - npix)).to(idx_t)
     alpha, pix_g = _kernels(compiled)[0](
         row,
-        torch.cumsum(npix, 0) - npix,
-        dx0,
+        pixbase,
+        mg[:, 0].contiguous(),
         0.5 * a,
         b * dy,
         0.5 * c * dy * dy,
         _take(opacities, g_row),
-        pixbase,
+        width,
         alpha_max,
     )
-    pix, perm = torch.sort(pix_g, stable=True)
+    if hw <= 2**15:  # a 16-bit key sorts faster (stable: depth order inside each pixel is kept)
+        pix16, perm = torch.sort(pix_g.to(torch.int16), stable=True)
+        pix = pix16.to(idx_t)
+    else:
+        pix, perm = torch.sort(pix_g, stable=True)
     counts = torch.bincount(pix, minlength=hw)
     crow = torch.zeros(hw + 1, dtype=idx_t, device=means2d.device)
     torch.cumsum(counts, 0, out=crow[1:])
-    row_s = _take(row.to(idx_t), perm)
+    row_s = _take(row, perm)
     gauss = _take(g_row.to(idx_t), row_s)
-    per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=means2d.device).index_add_(
-        0, g_row, npix
-    )
-    return _Pairs(crow, gauss, pix, row_s, _take(alpha, perm), perm, pix_g, g_row, dy, per_gauss)
+    return _Pairs(crow, gauss, pix, row_s, _take(alpha, perm), perm, pix_g, g_row, dy, None)
 
 
 def _compact(p: _Pairs, keep: Tensor, num_gauss: int, *extra: Tensor) -> tuple[_Pairs, ...]:
