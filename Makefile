@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.facebench-setup
 DEMO_OUT ?= demo-out
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow lint bench clean reproduce
 
 setup: $(STAMP)
 
@@ -36,6 +36,13 @@ lint: setup
 # The main job on its built-in default: synthetic subjects, the shipped frontal BiSeNet, dual-3DGS refinement.
 demo: setup
 	$(VENV)/bin/facebench generate --out $(DEMO_OUT)/facebench-data
+
+# The paper's whole loop (issue #8): baseline, refined data, four fine-tunes, evaluation, comparison report.
+# REPRO_SCALE=small is the CI smoke test (about a minute); default is the measured scale (≤ 90 min on 2 cores).
+REPRO_OUT ?= reproduce-out
+REPRO_SCALE ?= default
+reproduce: setup
+	$(VENV)/bin/facebench reproduce --scale $(REPRO_SCALE) --out $(REPRO_OUT)
 
 clean:
 	rm -rf $(DEMO_OUT) reports .pytest_cache

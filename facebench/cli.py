@@ -150,6 +150,24 @@ def generate(
                  backend=backend, address=address, cpus_per_subject=cpus_per_subject, max_retries=max_retries)
 
 
+@app.command()
+def reproduce(
+    scale: Annotated[str, typer.Option(help="small (CI smoke test, minutes) | default (≤ 90 min on 2 cores) | large.")
+    ] = "default",
+    out: Annotated[Path, typer.Option(help="Run folder: every stage writes here; rerun to resume.")] = Path(
+        "reproduce-out"),
+) -> None:
+    """The paper's whole loop: baseline, refined data, four fine-tunes, evaluation, and a comparison report.
+
+    Fine-tunes the frontal baseline on (a) its own masks of the rendered views, (b) the refined labels,
+    (c) ground truth of the same views, (d) refined + frontal data; scores every model on the held-out
+    test split and judges the claims in <out>/report/comparison.md. docs/reproduce.md explains it.
+    """
+    from facebench.reproduce.run import run_reproduce
+
+    run_reproduce(scale, out, echo=typer.echo)
+
+
 def _mount() -> None:
     """Attach the other floors' commands. Their modules import only typer at the top, so --help stays instant."""
     from baselines.cli import export_onnx_command, predict_command, train_command

@@ -1,0 +1,79 @@
+"""Fine-tune the frontal baseline on one training set, and score a checkpoint on the test split.
+
+Every fine-tune gets the same TrainConfig except its data, so differences between models come from the
+labels alone. Scoring is ``facebench evaluate``'s own path (load_parser → evaluate_parser → write_report);
+the per-image confusion matrices are kept beside the report so the comparison can bootstrap them again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from facebench.imageio import atomic_write_bytes
+from facebench.labels import FACEBENCH
+from facebench.metrics import Evaluation
+from facebench.reproduce.scales import Scale
+
+# The comparison's models: key → (label in tables and figures, training set or None for the baseline).
+MODELS: dict[str, str] = {
+    "baseline": "baseline (frontal)",
+    "a_raw": "(a) raw parser masks",
+    "b_refined": "(b) refined labels",
+    "c_oracle": "(c) ground truth (oracle)",
+    "d_mixed": "(d) refined + frontal",
+}
+FINETUNES = ("a_raw", "b_refined", "c_oracle", "d_mixed")
+
+
+def finetune(data: Path, out: Path, init: Path, scale: Scale, quiet: bool = False) -> Path:
+    """Fine-tune ``init`` on ``data``'s train split with the scale's shared budget (resumes in ``out``)."""
+    from baselines.train import TrainConfig, train
+
+    cfg = TrainConfig(model="bisenet", data=str(data), out=str(out), steps=scale.steps, init=str(init),
+                      batch_size=scale.batch_size, lr=scale.lr, seed=scale.seed, val_split=None,
+                      save_every=max(10, scale.steps // 10), threads=scale.threads, quiet=quiet,
+                      command=f"facebench reproduce --scale {scale.name} (fine-tune on {data.name})")
+    return train(cfg).out
+
+
+def evaluate_checkpoint(checkpoint: Path, test: Path, out: Path, name: str, scale: Scale) -> dict:
+    """Score ``checkpoint`` on the test split: the standard report folder plus ``evaluation.npz``."""
+    import torch
+    from rich.progress import Progress
+
+    from baselines.predict import load_parser
+    from facebench.dataset import load
+    from facebench.evaluate import evaluate_parser
+    from facebench.report import write_report
+
+    torch.set_num_threads(scale.threads)
+    ds = load(test)
+    parser = load_parser(str(checkpoint))
+    parser.name = name
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"evaluating {name}", total=len(ds.metadata("test")))
+        run = evaluate_parser(parser, ds, "test", progress=lambda k: bar.advance(task, k))
+    write_report(run, out, model_name=name, n_boot=scale.n_boot, seed=scale.seed)
+    save_evaluation(run.evaluation, out / "evaluation.npz")
+    return run.evaluation.scores(n_boot=0)
+
+
+def save_evaluation(ev: Evaluation, path: Path) -> None:
+    """Per-image confusion matrices with ids, pose bins and yaws (what the comparison needs)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, cm=ev.per_image, ids=np.array(ev.ids, dtype=str), groups=np.array(ev.groups, dtype=str),
+                        yaws=np.array(ev.yaws, dtype=np.float64))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_evaluation(path: Path) -> Evaluation:
+    """The Evaluation saved by ``save_evaluation``, images sorted by id (so models pair image by image)."""
+    with np.load(path) as z:
+        order = np.argsort(z["ids"], kind="stable")
+        cm, ids, groups, yaws = z["cm"][order], z["ids"][order], z["groups"][order], z["yaws"][order]
+    return Evaluation(labels=FACEBENCH, ids=ids.tolist(), groups=groups.tolist(), yaws=yaws.tolist(),
+                      matrices=list(cm))

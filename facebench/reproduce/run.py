@@ -1,0 +1,153 @@
+"""The loop, stage by stage, under one output folder; every stage resumes (see ``stages``).
+
+    <out>/config.json          the scale (a rerun with another scale is refused, not mixed in)
+    <out>/baseline/            the frontal baseline checkpoint (a copy of the shipped weights)
+    <out>/test/data/           the held-out benchmark test split
+    <out>/generate/data/       (b) the refined dataset (+ data-quality/, and .data.work/ with the captures)
+    <out>/variants/{a_raw,c_oracle,d_mixed}/   the other training sets
+    <out>/finetune/<model>/    four fine-tunes of the baseline, identical budgets
+    <out>/evaluate/<model>/    `facebench evaluate` report folders (+ evaluation.npz)
+    <out>/report/              comparison.md / .json, CSVs, figures
+    <out>/timings.json         seconds per stage of the last run that did work
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from facebench.errors import InputNotFound, InvalidConfig
+from facebench.imageio import atomic_write_bytes
+from facebench.reproduce.models import FINETUNES, MODELS
+from facebench.reproduce.scales import Scale, get_scale
+from facebench.reproduce.stages import Stages, clear_temporaries
+
+
+def writable_folder(path: Path) -> Path:
+    """Create ``path`` if needed and prove we can write in it, or raise one clear line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise InvalidConfig(f"cannot write the output folder ({e.strerror or e})", path,
+                            hint="choose another --out") from None
+    return path
+
+
+def _check_config(out: Path, scale: Scale) -> None:
+    """The same folder resumes only the same scale; anything else would mix results."""
+    stamp = out / "config.json"
+    want = {"scale": scale.as_dict()}
+    if stamp.exists():
+        have = json.loads(stamp.read_text())
+        if have != json.loads(json.dumps(want)):
+            raise InvalidConfig(f"holds a run at scale {have.get('scale', {}).get('name')!r} with other settings",
+                                out, hint="use the same --scale to resume, or a new --out")
+    else:
+        atomic_write_bytes(stamp, (json.dumps(want, indent=1) + "\n").encode())
+
+
+def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = print) -> dict:
+    """Run (or resume) the whole comparison at ``scale_name`` into ``out``; returns comparison.json's content."""
+    from facebench.cli_generate import DEFAULT_PARSER
+
+    scale = get_scale(scale_name)
+    out = writable_folder(Path(out))
+    if not DEFAULT_PARSER.exists():
+        raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER)
+    _check_config(out, scale)
+    clear_temporaries(out)
+    echo(f"facebench reproduce: scale {scale.name}, output {out}")
+    st = Stages(out, echo)
+
+    # 1. The frontal baseline: the shipped checkpoint, copied so the run folder is self-contained.
+    baseline = st.run("baseline", lambda d: shutil.copytree(DEFAULT_PARSER, d, dirs_exist_ok=True))
+
+    # 2. The held-out benchmark test split: unseen subjects (test stream), every pose.
+    def test_split(d: Path) -> None:
+        from rich.progress import Progress
+
+        from generators.heads import render_test_split
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("rendering test subjects", total=scale.test_subjects)
+            render_test_split(d / "data", subjects=scale.test_subjects, views=scale.test_views, size=scale.test_size,
+                              seed=scale.test_seed, workers=scale.workers, progress=lambda k: bar.advance(task, k))
+
+    test = st.run("test", test_split) / "data"
+
+    # 3. Refined data from K training subjects (resumes per subject inside run_generate).
+    def generate(d: Path) -> None:
+        from facebench.cli_generate import run_generate
+
+        run_generate(captures=[], out=d / "data", parser=str(baseline), masks=None, subjects=scale.train_subjects,
+                     views=scale.input_views, input_size=scale.input_size, new_views=scale.new_views, size=scale.size,
+                     variant="joint", rgb_steps=scale.rgb_steps, label_steps=scale.label_steps, cleanup=False,
+                     seed=scale.data_seed, workers=scale.workers, echo=echo)
+
+    gen = st.run("generate", generate, atomic=False)
+    refined = gen / "data"
+
+    # 4. The other training sets, on the same rendered views.
+    def variants(d: Path) -> None:
+        from baselines.predict import load_parser
+        from facebench.dataset import load
+        from facebench.reproduce import variants as v
+
+        ds = load(refined)
+        truths = v.subject_truths(gen / ".data.work" / "captures")
+        echo("  (a) frontal parser masks on the rendered views")
+        v.write_variant(v.raw_samples(ds, load_parser(str(baseline))), d / "a_raw", "(a) raw parser masks",
+                        "The refined dataset's rendered views labelled by the frontal parser (no 3D refinement).")
+        echo("  (c) ground truth at each view's camera")
+        v.write_variant(v.oracle_samples(ds, truths), d / "c_oracle", "(c) oracle",
+                        "The refined dataset's rendered views labelled with ground truth at the same cameras.")
+        echo(f"  (d) refined + {scale.frontal_views} near-frontal ground-truth views per subject")
+        v.write_variant(v.mixed_samples(ds, truths, scale.frontal_views, scale.size, scale.data_seed), d / "d_mixed",
+                        "(d) refined + frontal", "The refined samples plus near-frontal ground-truth views.")
+
+    var = st.run("variants", variants)
+    train_sets = {"a_raw": var / "a_raw", "b_refined": refined, "c_oracle": var / "c_oracle",
+                  "d_mixed": var / "d_mixed"}
+
+    # 5. Four fine-tunes from the baseline, identical budgets (each resumes from its own checkpoints).
+    from facebench.reproduce.models import evaluate_checkpoint, finetune, load_evaluation
+
+    checkpoints = {"baseline": baseline}
+    for m in FINETUNES:
+        checkpoints[m] = st.run(f"finetune/{m}", lambda d, m=m: finetune(train_sets[m], d, baseline, scale),
+                                atomic=False)
+
+    # 6. Every model scored on the test split by facebench evaluate's own path.
+    reports = {m: st.run(f"evaluate/{m}", lambda d, m=m: evaluate_checkpoint(checkpoints[m], test, d, m, scale))
+               for m in MODELS}
+
+    # 7. The comparison report.
+    from facebench.dataset import load
+
+    n_test = len(load(test).metadata("test"))
+    test_info = {"subjects": scale.test_subjects, "views": scale.test_views, "size": scale.test_size,
+                 "seed": scale.test_seed, "n_images": n_test}
+
+    def report(d: Path) -> None:
+        from facebench.reproduce.report import write_comparison
+
+        evals = {m: load_evaluation(reports[m] / "evaluation.npz") for m in MODELS}
+        write_comparison(d, evals, dict(MODELS), checkpoints, test, scale.as_dict(), test_info)
+
+    rep = st.run("report", report)
+    if st.timings:
+        atomic_write_bytes(out / "timings.json", (json.dumps({k: round(v, 1) for k, v in st.timings.items()},
+                                                             indent=1) + "\n").encode())
+    doc = json.loads((rep / "comparison.json").read_text())
+    for c in doc["claims"]:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[c["pass"]]
+        echo(f"{verdict}: {c['statement']}")
+    echo(f"report: {rep / 'comparison.md'}")
+    return doc

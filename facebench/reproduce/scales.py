@@ -1,0 +1,87 @@
+"""The three budgets of ``facebench reproduce``: one frozen dataclass each, nothing else decides sizes.
+
+Per-stage time estimates (2 idle cores, CPU) come from measured figures: a 256² synthetic render takes
+0.08 s and a head 1 s to sample (measured 2026-11-26); ``generate`` takes ~41 s per subject at 32 views
+128² → 64 new views 256² with 400 + 150 fit steps (BENCHMARKS.md; 40–60 s on a busy box); BiSeNet width
+0.5 trains at 20–35 images/s at 192² (bf16 path) and predicts at roughly 50 images/s (fp32, 192²).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from facebench.errors import InvalidConfig
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Everything that sizes a run. All four fine-tunes share steps, batch_size, lr, size and seed."""
+
+    name: str
+    # refined data (stage `generate`): synthetic training subjects, their capture, the new views
+    train_subjects: int
+    input_views: int
+    input_size: int
+    new_views: int
+    size: int
+    rgb_steps: int
+    label_steps: int
+    # variant (d): near-frontal ground-truth views added per training subject (|yaw| < 30°, |pitch| < 20°)
+    frontal_views: int
+    # fine-tuning (identical for (a)–(d)): SGD + poly decay + warm-up of steps/10 (the BiSeNet recipe), at
+    # lr 1e-3 (a tenth of the from-scratch 1e-2, the usual fine-tuning choice), fixed before any default-scale
+    # run and never tuned on the test split (docs/reproduce.md)
+    steps: int
+    batch_size: int
+    # held-out benchmark test split (test subject stream, every pose)
+    test_subjects: int
+    test_views: int
+    test_size: int
+    lr: float = 1e-3
+    n_boot: int = 1000
+    seed: int = 0  # fine-tune and bootstrap seed
+    data_seed: int = 2  # training-subject stream: not 0 or 1, the streams the frontal baseline was trained on
+    test_seed: int = 0  # the test split of BENCHMARKS.md's baseline table
+    workers: int = 2  # processes for subject refinement and test rendering
+    threads: int = 2  # torch threads for fine-tuning and prediction
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+SCALES: dict[str, Scale] = {
+    # CI smoke test: tiny but real (real heads, real Gaussian fits, real fine-tunes); its numbers mean nothing
+    # (one subject, blurry 64² captures, 30 steps). Target ≤ 3 min on 2 cores.
+    "small": Scale(
+        name="small", train_subjects=1, input_views=16, input_size=64, new_views=24, size=128, rgb_steps=80,
+        label_steps=30, frontal_views=8, steps=30, batch_size=4, test_subjects=4, test_views=8, test_size=128,
+        n_boot=300, workers=1,
+    ),
+    # The measured scale, ≤ 90 min on 2 idle cores. Estimate per stage:
+    #   test split   40 subjects × 24 views at 256²: 40 × 1 s + 960 × 0.08 s ≈ 2 min (2 workers: ~1 min)
+    #   generate     16 subjects × ~45 s, 2 workers of 1 thread each                ≈ 6–12 min
+    #   variants     parser on 1024 views (~30 s) + 16 × (64 + 32) truth renders (~2.5 min) + PNG/parquet ≈ 4 min
+    #   fine-tunes   4 × 1000 steps × 8 images at 20–35 img/s                       ≈ 16–27 min
+    #   evaluate     5 × (960 predictions ≈ 20–40 s + report figures ≈ 30 s)         ≈ 4–6 min
+    #   report       bootstraps, figures, the qualitative grid                       ≈ 1 min
+    #   total ≈ 33–52 min idle; the margin to 90 min is for a shared machine.
+    "default": Scale(
+        name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=400,
+        label_steps=150, frontal_views=32, steps=1000, batch_size=8, test_subjects=40, test_views=24,
+        test_size=256,
+    ),
+    # More subjects and steps, for a GPU (gsplat) or a long CPU run; not timed.
+    "large": Scale(
+        name="large", train_subjects=64, input_views=48, input_size=128, new_views=96, size=256, rgb_steps=800,
+        label_steps=200, frontal_views=48, steps=4000, batch_size=8, test_subjects=100, test_views=24,
+        test_size=256,
+    ),
+}
+
+
+def get_scale(name: str) -> Scale:
+    """The named scale, or a one-line error listing the known ones."""
+    try:
+        return SCALES[name]
+    except KeyError:
+        raise InvalidConfig(f"unknown --scale {name!r}", hint="use " + ", ".join(SCALES)) from None
