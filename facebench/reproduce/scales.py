@@ -1,9 +1,12 @@
 """The three budgets of ``facebench reproduce``: one frozen dataclass each, nothing else decides sizes.
 
-Per-stage time estimates (2 idle cores, CPU) come from measured figures: a 256² synthetic render takes
-0.08 s and a head 1 s to sample (measured 2026-11-26); ``generate`` takes ~41 s per subject at 32 views
-128² → 64 new views 256² with 400 + 150 fit steps (BENCHMARKS.md; 40–60 s on a busy box); BiSeNet width
-0.5 trains at 20–35 images/s at 192² (bf16 path) and predicts at roughly 50 images/s (fp32, 192²).
+Figures behind the estimates. Measured 2026-11-26 on the shared 2-core box at load ≈ 3.8 (so about one
+core's worth): a 256² synthetic test view renders in 0.12 s (48 views + 2 heads: 5.8 s); the BiSeNet
+fine-tune (width 0.5, 192², batch 8, bf16 path) ran at 7.6 images/s; ``facebench evaluate``'s path scored
+256² test images at 4.8 images/s (decode, predict fp32, confusion) plus ~6 s of report figures.
+Assumed for 2 idle cores: about twice those rates (training ~15 images/s; the brief's 20–35 would be
+faster still), and ``generate`` at ~41 s per subject for 32 views 128² → 64 new views 256² with 400 + 150
+fit steps (BENCHMARKS.md; 40–60 s on a busy box).
 """
 
 from __future__ import annotations
@@ -57,17 +60,17 @@ SCALES: dict[str, Scale] = {
         label_steps=30, frontal_views=8, steps=30, batch_size=4, test_subjects=4, test_views=8, test_size=128,
         n_boot=300, workers=1,
     ),
-    # The measured scale, ≤ 90 min on 2 idle cores. Estimate per stage:
-    #   test split   40 subjects × 24 views at 256²: 40 × 1 s + 960 × 0.08 s ≈ 2 min (2 workers: ~1 min)
-    #   generate     16 subjects × ~45 s, 2 workers of 1 thread each                ≈ 6–12 min
-    #   variants     parser on 1024 views (~30 s) + 16 × (64 + 32) truth renders (~2.5 min) + PNG/parquet ≈ 4 min
-    #   fine-tunes   4 × 1000 steps × 8 images at 20–35 img/s                       ≈ 16–27 min
-    #   evaluate     5 × (960 predictions ≈ 20–40 s + report figures ≈ 30 s)         ≈ 4–6 min
-    #   report       bootstraps, figures, the qualitative grid                       ≈ 1 min
-    #   total ≈ 33–52 min idle; the margin to 90 min is for a shared machine.
+    # The measured scale, ≤ 90 min on 2 idle cores. Estimate per stage (idle; ×2 on a box as busy as above):
+    #   test split   40 subjects × 24 views at 256²: 960 × 0.06 s + 40 heads, 2 workers      ≈ 1–2 min
+    #   generate     16 subjects × ~45 s, 2 workers of 1 thread (≈ 1.6× speed-up)           ≈ 7–8 min
+    #   variants     parser on 1024 views + 16 × (64 + 32) truth renders + encoding            ≈ 3–4 min
+    #   fine-tunes   4 × 800 steps × 8 images = 25,600 images at ~15 img/s (25 img/s: 17 min) ≈ 28 min
+    #   evaluate     5 × (960 images at ~10 img/s + ~15 s of report)                          ≈ 9 min
+    #   report       bootstraps, figures, the qualitative grid (5 checkpoints × 5 images)       ≈ 1 min
+    #   total ≈ 50 min idle; on a box as busy as the measurement above it would exceed 90 min.
     "default": Scale(
         name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=400,
-        label_steps=150, frontal_views=32, steps=1000, batch_size=8, test_subjects=40, test_views=24,
+        label_steps=150, frontal_views=32, steps=800, batch_size=8, test_subjects=40, test_views=24,
         test_size=256,
     ),
     # More subjects and steps, for a GPU (gsplat) or a long CPU run; not timed.
