@@ -102,6 +102,27 @@ def test_matches_gsplat_reference(channels, dtype):
         assert (a - b).abs().max() / scale <= tol, name
 
 
+@pytest.mark.parametrize("chunks", [(), (0.45,), (0.1, 0.3, 0.5, 0.7, 0.9)])
+def test_depth_chunks_with_opaque_pixels(chunks, monkeypatch):
+    """Opaque, overlapping Gaussians: pixels stop early, so farther depth chunks get their rows trimmed."""
+    from generators.gaussians import composite
+
+    monkeypatch.setattr(composite, "_CHUNKS", chunks)
+    means, quats, scales, opac, colors, viewmat, K = make_scene(300, 3, seed=4, dtype=torch.float64)
+    scales = scales * 2.0
+    opac = opac * 0.1 + 0.9
+    params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
+    g = torch.Generator().manual_seed(6)
+    weights = [torch.randn(s, generator=g).double() for s in ((3, H, W), (H, W), (H, W))]
+    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, W, H, backend="torch"), params, weights)
+    ref, g_ref = _grads(lambda: reference(*params, viewmat, K, W, H), params, weights)
+    assert (ref[1] > 1 - 1e-3).sum() > 100, "the scene should make many pixels stop"
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for name, a, b in zip(("means", "quats", "scales", "opacities", "colors"), g_ours, g_ref, strict=True):
+        assert (a - b).abs().max() / b.abs().max().clamp_min(1.0) <= 1e-5, name
+
+
 def test_background_and_sh_against_reference():
     means, quats, scales, opac, _, viewmat, K = make_scene(80, 3, seed=7, dtype=torch.float64)
     g = torch.Generator().manual_seed(3)

@@ -46,12 +46,12 @@ class _Pairs:
     gauss: Tensor  # [P] Gaussian of each pair (the CSR columns)
     pix: Tensor  # [P] pixel of each pair (sorted)
     row: Tensor  # [P] row (Gaussian, y) of each pair
-    alpha: Tensor  # [P] alpha of each pair; 0 where skipped
+    alpha: Tensor  # [P] alpha of each pair (> 0)
     perm: Tensor  # [P] position of each pair in the Gaussian-major order
     pix_g: Tensor  # [P] pixels in Gaussian-major order (columns of the transposed matrix)
     g_row: Tensor  # [R] Gaussian of each row
     dy_row: Tensor  # [R] pixel-centre y minus mean y
-    per_gauss: Tensor | None  # [M] number of pairs of each Gaussian (set by _compact)
+    per_gauss: Tensor  # [M] number of pairs of each Gaussian
 
 
 def _take(x: Tensor, idx: Tensor) -> Tensor:
@@ -109,9 +109,10 @@ def _pair_alpha(row, pixbase, mx, ha, bdy, cdy, opac, width: int, alpha_max: flo
     return alpha, pix
 
 
-def _transmittance(alpha, crow, pix):
-    """Pixel-major: transmittance before each pair, which pairs count, and their log(1-a).
+def _transmittance(alpha, crow, pix, log_t0):
+    """Pixel-major: transmittance before each pair, which pairs count, and every pair's log(1-a).
 
+    ``log_t0 [HW]`` is each pixel's log-transmittance before this list (nearer depth chunks).
     A pair counts if its pixel is still open (stop before transmittance reaches 1e-4) and alpha > 0;
     the others contribute nothing to the image or to any gradient, and are dropped afterwards.
     Only the running sum of log(1 - alpha) needs float64 (float32 drifts visibly over long pixels);
@@ -120,9 +121,9 @@ def _transmittance(alpha, crow, pix):
     a64 = alpha.double()
     log1m = torch.log1p(-a64)
     cs_excl = torch.cumsum(log1m, 0) - log1m
-    # The running sum before each pixel's first pair, gathered per pixel once (empty pixels: unused).
-    first = _take(cs_excl, crow[:-1].clamp_max(cs_excl.numel() - 1))
-    log_t = cs_excl - _take(first, pix)
+    # Per pixel, once: the offset minus the running sum before its first pair (empty pixels: unused).
+    base = log_t0 - _take(cs_excl, crow[:-1].clamp_max(cs_excl.numel() - 1))
+    log_t = cs_excl + _take(base, pix)
     keep = ((log_t + log1m) > math.log(T_MIN)) & (alpha > 0)
     trans = torch.exp(log_t).to(alpha.dtype)
     return trans, keep, log1m
@@ -154,6 +155,67 @@ def _kernels(compiled: bool) -> tuple:
     return _KERNELS[compiled]
 
 
+# Depth chunks, as fractions of all candidate pairs: each chunk is composited before the next one's
+# pairs are made, and the next chunk's row intervals are trimmed to pixels that are still open.
+_CHUNKS = (0.45,)
+
+
+def _open_neighbours(stopped: Tensor, width: int, height: int) -> tuple[Tensor, Tensor]:
+    """Per pixel: the x of the nearest open pixel at or right of it (width if none) and at or left (-1)."""
+    st = stopped.view(height, width)
+    xs = torch.arange(width, device=stopped.device).expand(height, width)
+    right = torch.flip(torch.cummin(torch.flip(torch.where(st, width, xs), [1]), 1).values, [1])
+    left = torch.cummax(torch.where(st, -1, xs), 1).values
+    return right.reshape(-1), left.reshape(-1)
+
+
+def _trim(y, x0, npix, log_t, width: int, height: int):
+    """Shrink row intervals to their first..last open pixel (a pixel stops at transmittance 1e-4)."""
+    right, left = _open_neighbours(log_t <= math.log(T_MIN), width, height)
+    base = y * width
+    lo = _take(right, base + x0.clamp_max(width - 1))
+    hi = _take(left, base + (x0 + npix - 1).clamp(0, width - 1))
+    return lo, torch.where(npix > 0, (hi - lo + 1).clamp_min(0), torch.zeros_like(npix))
+
+
+def _chunk(r0, r1, rows, log_t, width, height, alpha_max, idx_t, compiled):
+    """Pairs of rows ``r0:r1`` behind ``log_t``: generated, sorted by pixel, composited, only kept ones.
+
+    Returns the kept pairs pixel-major (pix, row, alpha, trans, log1m), their ranks in the chunk's
+    Gaussian-major order, the pixels in that order, and ``log_t`` updated with every pair.
+    """
+    y, x0, npix = (t[r0:r1] for t in rows[1:4])
+    mx, ha, bdy, cdy, opac = (t[r0:r1] for t in rows[4:])
+    if r0 > 0:
+        x0, npix = _trim(y, x0, npix, log_t, width, height)
+    n = int(npix.sum())
+    if n == 0:
+        return None, log_t
+    hw = width * height
+    kern = _kernels(compiled)
+    row = torch.repeat_interleave(npix.to(idx_t), output_size=n)  # the (chunk) row of each pair
+    pixbase = (y * width + x0 - (torch.cumsum(npix, 0) - npix)).to(idx_t)
+    alpha, pix_g = kern[0](row, pixbase, mx, ha, bdy, cdy, opac, width, alpha_max)
+    if hw <= 2**15:  # a 16-bit key sorts faster (stable: depth order inside each pixel is kept)
+        pix16, perm = torch.sort(pix_g.to(torch.int16), stable=True)
+        pix = pix16.to(idx_t)
+    else:
+        pix, perm = torch.sort(pix_g, stable=True)
+    crow = torch.zeros(hw + 1, dtype=idx_t, device=pix.device)
+    torch.cumsum(torch.bincount(pix, minlength=hw), 0, out=crow[1:])
+    alpha = _take(alpha, perm)
+    trans, keep, log1m = kern[1](alpha, crow, pix, log_t)
+    log_t = log_t + torch.bincount(pix, weights=log1m, minlength=hw)
+    # Keep only the pairs that count; their Gaussian-major order without a sort: mark them in it.
+    kidx = torch.nonzero(keep).squeeze(1)
+    gpos = _take(perm, kidx)
+    mark = torch.zeros(n, dtype=torch.bool, device=pix.device).index_fill_(0, gpos, True)
+    rank = torch.cumsum(mark, 0) - 1
+    kept = [_take(x, kidx) for x in (pix, _take(row, perm), alpha, trans, log1m)]
+    kept[1] = kept[1] + r0
+    return (*kept, _take(rank, gpos), torch.masked_select(pix_g, mark)), log_t
+
+
 def build_pairs(
     means2d: Tensor,
     conics: Tensor,
@@ -162,64 +224,58 @@ def build_pairs(
     height: int,
     alpha_max: float,
     compiled: bool = False,
-) -> _Pairs:
-    """Every (Gaussian, pixel) pair with alpha >= 1/255 and its alpha, sorted by pixel then depth."""
+) -> tuple[_Pairs, Tensor, Tensor]:
+    """The (Gaussian, pixel) pairs that count, sorted by pixel then depth, their transmittance and log(1-a).
+
+    A pair counts if alpha >= 1/255 and its pixel has not stopped. Depth-sorted Gaussians are split
+    into chunks (``_CHUNKS``); pixels that a nearer chunk made opaque are cut from the farther chunks'
+    rows before their pairs exist. In a fitted scene most pairs lie behind an opaque surface, so this
+    halves the pairs that are generated and sorted, and everything after (products, backward) runs
+    on the kept ones only.
+    """
+    hw, dev, dt = width * height, means2d.device, means2d.dtype
     g_row, y_row, x0, npix = _rows(means2d, conics, opacities, width, height)
-    n_pairs = int(npix.sum())
-    dt = means2d.dtype
-    hw = width * height
-    idx_t = torch.int32 if max(hw, n_pairs) < 2**31 else torch.int64
-    row = torch.repeat_interleave(npix.to(idx_t), output_size=n_pairs)  # the row of each pair
-    # Per-row constants (dy is fixed on a row), expanded to pairs Gaussian-major: sequential reads.
+    n_all = int(npix.sum())
+    idx_t = torch.int32 if max(hw, n_all) < 2**31 else torch.int64
+    # Per-row constants (dy is fixed on a row); pairs read them Gaussian-major: sequential gathers.
     a, b, c = _take(conics, g_row).unbind(-1)
     mg = _take(means2d, g_row)
     dy = (y_row.to(dt) + 0.5) - mg[:, 1]
-    pixbase = (y_row * width + x0 - (torch.cumsum(npix, 0) - npix)).to(idx_t)
-    alpha, pix_g = _kernels(compiled)[0](
-        row,
-        pixbase,
-        mg[:, 0].contiguous(),
-        0.5 * a,
-        b * dy,
-        0.5 * c * dy * dy,
-        _take(opacities, g_row),
-        width,
-        alpha_max,
-    )
-    if hw <= 2**15:  # a 16-bit key sorts faster (stable: depth order inside each pixel is kept)
-        pix16, perm = torch.sort(pix_g.to(torch.int16), stable=True)
-        pix = pix16.to(idx_t)
-    else:
-        pix, perm = torch.sort(pix_g, stable=True)
-    counts = torch.bincount(pix, minlength=hw)
-    crow = torch.zeros(hw + 1, dtype=idx_t, device=means2d.device)
-    torch.cumsum(counts, 0, out=crow[1:])
-    row_s = _take(row, perm)
-    gauss = _take(g_row.to(idx_t), row_s)
-    return _Pairs(crow, gauss, pix, row_s, _take(alpha, perm), perm, pix_g, g_row, dy, None)
-
-
-def _compact(p: _Pairs, keep: Tensor, num_gauss: int, *extra: Tensor) -> tuple[_Pairs, ...]:
-    """Only the pairs that count (``keep``), in the same orders; ``extra`` pair tensors are filtered too.
-
-    In a fitted scene most pairs lie behind an opaque surface (their pixel has already stopped), so
-    everything after the transmittance (products, backward) runs on a fraction of the list.
-    """
-    kidx = torch.nonzero(keep).squeeze(1)
-    pix = _take(p.pix, kidx)
-    hw = p.crow.numel() - 1
-    crow = torch.zeros_like(p.crow)
+    rows = (g_row, y_row, x0, npix, mg[:, 0].contiguous(), 0.5 * a, b * dy, 0.5 * c * dy * dy, _take(opacities, g_row))
+    # Chunk boundaries on rows (rows are Gaussian-major, so a prefix of rows is a prefix in depth).
+    cuts = [0]
+    if n_all:
+        cum = torch.cumsum(npix, 0)
+        cuts += [int(torch.searchsorted(cum, int(f * n_all))) for f in _CHUNKS]
+    cuts.append(g_row.numel())
+    log_t = torch.zeros(hw, dtype=torch.float64, device=dev)
+    parts = []
+    for r0, r1 in zip(cuts[:-1], cuts[1:], strict=True):
+        if r1 > r0:
+            out, log_t = _chunk(r0, r1, rows, log_t, width, height, alpha_max, idx_t, compiled)
+            if out is not None:
+                parts.append(out)
+    if not parts:
+        e = torch.zeros(0, dtype=idx_t, device=dev)
+        crow = torch.zeros(hw + 1, dtype=idx_t, device=dev)
+        per_gauss = torch.zeros(means2d.shape[0], dtype=torch.int64, device=dev)
+        empty = _Pairs(crow, e, e, e, means2d.new_zeros(0), e.long(), e, g_row, dy, per_gauss)
+        return empty, means2d.new_zeros(0), torch.zeros(0, dtype=torch.float64, device=dev)
+    # Chunk ranks become global Gaussian-major positions: chunks follow each other in depth.
+    offset = 0
+    for part in parts:
+        part[5].add_(offset)
+        offset += part[0].numel()
+    pix, row, alpha, trans, log1m, perm, pix_g = (torch.cat(f) for f in zip(*parts, strict=True))
+    if len(parts) > 1:  # merge the chunks pixel-major; stable, so nearer chunks stay first
+        key = pix.to(torch.int16) if hw <= 2**15 else pix
+        order = torch.sort(key, stable=True)[1]
+        pix, row, alpha, trans, log1m, perm = (_take(x, order) for x in (pix, row, alpha, trans, log1m, perm))
+    crow = torch.zeros(hw + 1, dtype=idx_t, device=dev)
     torch.cumsum(torch.bincount(pix, minlength=hw), 0, out=crow[1:])
-    gauss = _take(p.gauss, kidx)
-    # Gaussian-major order of the kept pairs without a sort: mark them in the old Gaussian-major list.
-    gpos = _take(p.perm, kidx)
-    mark = torch.zeros(keep.numel(), dtype=torch.bool, device=keep.device).index_fill_(0, gpos, True)
-    rank = torch.cumsum(mark, 0) - 1  # int64: index_copy_ wants long indices
-    perm = _take(rank, gpos)
-    pix_g = torch.masked_select(p.pix_g, mark)
-    per_gauss = torch.bincount(gauss, minlength=num_gauss)
-    kept = _Pairs(crow, gauss, pix, _take(p.row, kidx), _take(p.alpha, kidx), perm, pix_g, p.g_row, p.dy_row, per_gauss)
-    return (kept, *(_take(x, kidx) for x in extra))
+    gauss = _take(g_row.to(idx_t), row)
+    per_gauss = torch.bincount(gauss, minlength=means2d.shape[0])
+    return _Pairs(crow, gauss, pix, row, alpha, perm, pix_g, g_row, dy, per_gauss), trans, log1m
 
 
 class Composite(torch.autograd.Function):
@@ -239,12 +295,7 @@ class Composite(torch.autograd.Function):
     ):
         hw = width * height
         with torch.no_grad():
-            p = build_pairs(means2d, conics, opacities, width, height, alpha_max, compiled)
-            if p.alpha.numel():
-                trans, keep, log1m = _kernels(compiled)[1](p.alpha, p.crow, p.pix)
-            else:
-                trans, keep, log1m = p.alpha, p.alpha > 0, p.alpha.double()
-            p, trans, log1m = _compact(p, keep, means2d.shape[0], trans, log1m)
+            p, trans, log1m = build_pairs(means2d, conics, opacities, width, height, alpha_max, compiled)
             w = (p.alpha * trans).to(colors.dtype)
             t_final = torch.exp(torch.bincount(p.pix, weights=log1m, minlength=hw))
             mat = _csr(p.crow, p.gauss, w, (hw, colors.shape[0]))
