@@ -115,17 +115,17 @@ def _transmittance(alpha, crow, pix, log_t0):
     ``log_t0 [HW]`` is each pixel's log-transmittance before this list (nearer depth chunks).
     A pair counts if its pixel is still open (stop before transmittance reaches 1e-4) and alpha > 0;
     the others contribute nothing to the image or to any gradient, and are dropped afterwards.
-    Only the running sum of log(1 - alpha) needs float64 (float32 drifts visibly over long pixels);
-    the transmittance itself is fine in the input precision.
+    Only the running sum of log(1 - alpha) needs float64: it runs over the whole list, so in float32
+    it would lose the digits of each pixel's own share. log(1 - alpha) of one pair and exp of the
+    pixel-local result are fine in the input precision (float32: twice as fast as float64).
     """
-    a64 = alpha.double()
-    log1m = torch.log1p(-a64)
+    log1m = torch.log1p(-alpha).double()
     cs_excl = torch.cumsum(log1m, 0) - log1m
     # Per pixel, once: the offset minus the running sum before its first pair (empty pixels: unused).
     base = log_t0 - _take(cs_excl, crow[:-1].clamp_max(cs_excl.numel() - 1))
     log_t = cs_excl + _take(base, pix)
     keep = ((log_t + log1m) > math.log(T_MIN)) & (alpha > 0)
-    trans = torch.exp(log_t).to(alpha.dtype)
+    trans = torch.exp(log_t.to(alpha.dtype))
     return trans, keep, log1m
 
 
@@ -146,11 +146,15 @@ _KERNELS: dict[bool, tuple] = {}
 
 
 def _kernels(compiled: bool) -> tuple:
-    """The per-pair kernels, optionally through ``torch.compile`` (fuses the gathers and arithmetic)."""
+    """The per-pair kernels, optionally through ``torch.compile`` (fuses the gathers and arithmetic).
+
+    The transmittance stays eager: its cumulative sum is the bulk of it, and the compiled version
+    (torch 2.13, CPU) was 25% slower than eager.
+    """
     if compiled not in _KERNELS:
         fns = (_pair_alpha, _transmittance, _pair_grads)
         if compiled:
-            fns = tuple(torch.compile(f, dynamic=True) for f in fns)
+            fns = (torch.compile(_pair_alpha, dynamic=True), _transmittance, torch.compile(_pair_grads, dynamic=True))
         _KERNELS[compiled] = fns
     return _KERNELS[compiled]
 
