@@ -182,11 +182,12 @@ def _trim(y, x0, npix, log_t, width: int, height: int):
     return lo, torch.where(npix > 0, (hi - lo + 1).clamp_min(0), torch.zeros_like(npix))
 
 
-def _chunk(r0, r1, rows, log_t, width, height, alpha_max, idx_t, compiled):
+def _chunk(r0, r1, rows, log_t, width, height, alpha_max, idx_t, compiled, last):
     """Pairs of rows ``r0:r1`` behind ``log_t``: generated, sorted by pixel, composited, only kept ones.
 
     Returns the kept pairs pixel-major (pix, row, alpha, trans, log1m), their ranks in the chunk's
-    Gaussian-major order, the pixels in that order, and ``log_t`` updated with every pair.
+    Gaussian-major order, the pixels in that order, and ``log_t`` updated with every pair (unless
+    this is the ``last`` chunk).
     """
     y, x0, npix = (t[r0:r1] for t in rows[1:4])
     mx, ha, bdy, cdy, opac = (t[r0:r1] for t in rows[4:])
@@ -209,14 +210,14 @@ def _chunk(r0, r1, rows, log_t, width, height, alpha_max, idx_t, compiled):
     torch.cumsum(torch.bincount(pix, minlength=hw), 0, out=crow[1:])
     alpha = _take(alpha, perm)
     trans, keep, log1m = kern[1](alpha, crow, pix, log_t)
-    log_t = log_t + torch.bincount(pix, weights=log1m, minlength=hw)
+    if not last:
+        log_t = log_t + torch.bincount(pix, weights=log1m, minlength=hw)
     # Keep only the pairs that count; their Gaussian-major order without a sort: mark them in it.
     kidx = torch.nonzero(keep).squeeze(1)
     gpos = _take(perm, kidx)
     mark = torch.zeros(n, dtype=torch.bool, device=pix.device).index_fill_(0, gpos, True)
     rank = torch.cumsum(mark, 0) - 1
-    kept = [_take(x, kidx) for x in (pix, _take(row, perm), alpha, trans, log1m)]
-    kept[1] = kept[1] + r0
+    kept = [_take(pix, kidx), _take(row, gpos) + r0, *(_take(x, kidx) for x in (alpha, trans, log1m))]
     return (*kept, _take(rank, gpos), torch.masked_select(pix_g, mark)), log_t
 
 
@@ -256,7 +257,8 @@ def build_pairs(
     parts = []
     for r0, r1 in zip(cuts[:-1], cuts[1:], strict=True):
         if r1 > r0:
-            out, log_t = _chunk(r0, r1, rows, log_t, width, height, alpha_max, idx_t, compiled)
+            last = r1 == cuts[-1]
+            out, log_t = _chunk(r0, r1, rows, log_t, width, height, alpha_max, idx_t, compiled, last)
             if out is not None:
                 parts.append(out)
     if not parts:
@@ -270,13 +272,25 @@ def build_pairs(
     for part in parts:
         part[5].add_(offset)
         offset += part[0].numel()
-    pix, row, alpha, trans, log1m, perm, pix_g = (torch.cat(f) for f in zip(*parts, strict=True))
-    if len(parts) > 1:  # merge the chunks pixel-major; stable, so nearer chunks stay first
-        key = pix.to(torch.int16) if hw <= 2**15 else pix
-        order = torch.sort(key, stable=True)[1]
-        pix, row, alpha, trans, log1m, perm = (_take(x, order) for x in (pix, row, alpha, trans, log1m, perm))
+    pix_g = torch.cat([part[6] for part in parts])
+    counts = [torch.bincount(part[0], minlength=hw) for part in parts]
+    total = counts[0] if len(parts) == 1 else torch.stack(counts).sum(0)
     crow = torch.zeros(hw + 1, dtype=idx_t, device=dev)
-    torch.cumsum(torch.bincount(pix, minlength=hw), 0, out=crow[1:])
+    torch.cumsum(total, 0, out=crow[1:])
+    if len(parts) == 1:
+        pix, row, alpha, trans, log1m, perm = parts[0][:6]
+    else:  # merge pixel-major, nearer chunks first in each pixel: every pair has a known place
+        pix = torch.repeat_interleave(total.to(idx_t), output_size=offset)
+        merged = [torch.empty(offset, dtype=x.dtype, device=dev) for x in parts[0][1:6]]
+        before = crow[:-1].long()  # pairs of nearer chunks and earlier pixels
+        for part, cnt in zip(parts, counts, strict=True):
+            n_c = part[0].numel()
+            shift = before - (torch.cumsum(cnt, 0) - cnt)  # place minus index inside the chunk, per pixel
+            pos = torch.arange(n_c, device=dev) + _take(shift, part[0])
+            for out, x in zip(merged, part[1:6], strict=True):
+                out.index_copy_(0, pos, x)
+            before = before + cnt
+        row, alpha, trans, log1m, perm = merged
     gauss = _take(g_row.to(idx_t), row)
     per_gauss = torch.bincount(gauss, minlength=means2d.shape[0])
     return _Pairs(crow, gauss, pix, row, alpha, perm, pix_g, g_row, dy, per_gauss), trans, log1m
