@@ -69,10 +69,12 @@ def _segment_ids(counts: Tensor, total: int) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int):
+def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int, compiled: bool = False):
     """Pixel rows of each Gaussian and, on each, the x-interval where o·exp(-sigma) >= 1/255.
 
     Solved in float64 and widened by ``_SPAN_EPS``; the exact alpha test later trims the excess.
+    Returns ``g_row, y_row, x0, npix`` and the per-row constants of the pair kernel
+    ``(mx, a/2, b·dy, c·dy²/2, opacity)`` and ``dy`` in the input precision.
     """
     m = means2d.double()
     a, b, c = conics.double().unbind(-1)
@@ -83,16 +85,27 @@ def _rows(means2d: Tensor, conics: Tensor, opacities: Tensor, width: int, height
     y1 = torch.floor(m[:, 1] + half_h - 0.5 + _SPAN_EPS).clamp(-1, height - 1)
     nrows = torch.where(tau > 0, (y1 - y0 + 1).clamp_min(0), torch.zeros_like(y0)).long()
     g_row, local_y = _segment_ids(nrows, int(nrows.sum()))
-    y_row = _take(y0.long(), g_row) + local_y
-    mg = _take(m, g_row)
-    dy = y_row.double() + 0.5 - mg[:, 1]
-    ar, br = _take(a, g_row), _take(b, g_row)
-    half_w = (2.0 * ar * _take(tau, g_row) - _take(detc, g_row) * dy * dy).clamp_min(0.0).sqrt() / ar
-    xc = mg[:, 0] - 0.5 - br * dy / ar
+    gauss64 = torch.stack([m[:, 0], m[:, 1], a, b, tau, detc], 0)
+    spans = _kernels(compiled)[3](g_row, local_y, y0.long(), gauss64, means2d, conics, opacities, width)
+    return g_row, *spans
+
+
+def _row_spans(g_row, local_y, y0, gauss64, means2d, conics, opacities, width: int):
+    """Per row (Gaussian-major, sequential gathers): y, the widened x-interval, and the kernel constants."""
+    mx, my, a, b, tau, detc = (_take(t, g_row) for t in gauss64.unbind(0))
+    y_row = _take(y0, g_row) + local_y
+    dy = y_row.double() + 0.5 - my
+    half_w = (2.0 * a * tau - detc * dy * dy).clamp_min(0.0).sqrt() / a
+    xc = mx - 0.5 - b * dy / a
     x0 = torch.ceil(xc - half_w - _SPAN_EPS).clamp(0, width)
     x1 = torch.floor(xc + half_w + _SPAN_EPS).clamp(-1, width - 1)
     npix = (x1 - x0 + 1).clamp_min(0).long()
-    return g_row, y_row, x0.long(), npix
+    # The kernel's constants in the input precision (dy is fixed on a row).
+    ca, cb, cc = _take(conics, g_row).unbind(-1)
+    mg = _take(means2d, g_row)
+    dyt = (y_row.to(mg.dtype) + 0.5) - mg[:, 1]
+    consts = (mg[:, 0], 0.5 * ca, cb * dyt, 0.5 * cc * dyt * dyt, _take(opacities, g_row))
+    return y_row, x0.long(), npix, consts, dyt
 
 
 def _pair_alpha(row, pixbase, mx, ha, bdy, cdy, opac, width: int, alpha_max: float):
@@ -152,9 +165,10 @@ def _kernels(compiled: bool) -> tuple:
     (torch 2.13, CPU) was 25% slower than eager.
     """
     if compiled not in _KERNELS:
-        fns = (_pair_alpha, _transmittance, _pair_grads)
+        fns = (_pair_alpha, _transmittance, _pair_grads, _row_spans)
         if compiled:
-            fns = (torch.compile(_pair_alpha, dynamic=True), _transmittance, torch.compile(_pair_grads, dynamic=True))
+            c = lambda f: torch.compile(f, dynamic=True)  # noqa: E731
+            fns = (c(_pair_alpha), _transmittance, c(_pair_grads), c(_row_spans))
         _KERNELS[compiled] = fns
     return _KERNELS[compiled]
 
@@ -238,15 +252,11 @@ def build_pairs(
     halves the pairs that are generated and sorted, and everything after (products, backward) runs
     on the kept ones only.
     """
-    hw, dev, dt = width * height, means2d.device, means2d.dtype
-    g_row, y_row, x0, npix = _rows(means2d, conics, opacities, width, height)
+    hw, dev = width * height, means2d.device
+    g_row, y_row, x0, npix, consts, dy = _rows(means2d, conics, opacities, width, height, compiled)
     n_all = int(npix.sum())
     idx_t = torch.int32 if max(hw, n_all) < 2**31 else torch.int64
-    # Per-row constants (dy is fixed on a row); pairs read them Gaussian-major: sequential gathers.
-    a, b, c = _take(conics, g_row).unbind(-1)
-    mg = _take(means2d, g_row)
-    dy = (y_row.to(dt) + 0.5) - mg[:, 1]
-    rows = (g_row, y_row, x0, npix, mg[:, 0].contiguous(), 0.5 * a, b * dy, 0.5 * c * dy * dy, _take(opacities, g_row))
+    rows = (g_row, y_row, x0, npix, *(t.contiguous() for t in consts))
     # Chunk boundaries on rows (rows are Gaussian-major, so a prefix of rows is a prefix in depth).
     cuts = [0]
     if n_all:
