@@ -8,7 +8,7 @@
     <out>/finetune/<model>/    four fine-tunes of the baseline, identical budgets
     <out>/evaluate/<model>/    `facebench evaluate` report folders (+ evaluation.npz)
     <out>/report/              comparison.md / .json, CSVs, figures
-    <out>/timings.json         seconds per stage of the last run that did work
+    <out>/timings.json         seconds per stage, as each stage's done-marker recorded it
 """
 
 from __future__ import annotations
@@ -142,9 +142,8 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
         write_comparison(d, evals, dict(MODELS), checkpoints, test, scale.as_dict(), test_info)
 
     rep = st.run("report", report)
-    if st.timings:
-        atomic_write_bytes(out / "timings.json", (json.dumps({k: round(v, 1) for k, v in st.timings.items()},
-                                                             indent=1) + "\n").encode())
+    if st.timings:  # every stage's own time, as its marker recorded it (runs that resumed included)
+        atomic_write_bytes(out / "timings.json", (json.dumps(st.recorded_seconds(), indent=1) + "\n").encode())
     doc = json.loads((rep / "comparison.json").read_text())
     for c in doc["claims"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[c["pass"]]

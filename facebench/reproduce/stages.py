@@ -29,6 +29,7 @@ class Stages:
     echo: Callable[[str], None] = print
     timings: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
 
     def done(self, name: str) -> bool:
         return (self.root / name / MARKER).exists()
@@ -36,6 +37,7 @@ class Stages:
     def run(self, name: str, fn: Callable[[Path], object], atomic: bool = True) -> Path:
         """Run ``fn(folder)`` unless ``name`` is done; returns the stage folder."""
         final = self.root / name
+        self.order.append(name)
         if self.done(name):
             self.skipped.append(name)
             self.echo(f"[skip] {name}: done")
@@ -60,6 +62,11 @@ class Stages:
         self.timings[name] = seconds
         self.echo(f"[done] {name}: {seconds:.0f} s")
         return final
+
+
+    def recorded_seconds(self) -> dict[str, float | None]:
+        """Seconds of every stage this run passed through, read back from the markers (so resumed runs count)."""
+        return {name: json.loads((self.root / name / MARKER).read_text()).get("seconds") for name in self.order}
 
 
 def clear_temporaries(root: Path) -> None:
