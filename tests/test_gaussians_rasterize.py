@@ -102,12 +102,13 @@ def test_matches_gsplat_reference(channels, dtype):
         assert (a - b).abs().max() / scale <= tol, name
 
 
-@pytest.mark.parametrize("chunks", [(), (0.45,), (0.1, 0.3, 0.5, 0.7, 0.9)])
-def test_depth_chunks_with_opaque_pixels(chunks, monkeypatch):
+@pytest.mark.parametrize("chunks,cap", [((), 0), ((0.45,), 0), ((0.1, 0.3, 0.5, 0.7, 0.9), 0), ((0.45,), 400)])
+def test_depth_chunks_with_opaque_pixels(chunks, cap, monkeypatch):
     """Opaque, overlapping Gaussians: pixels stop early, so farther depth chunks get their rows trimmed."""
     from generators.gaussians import composite
 
     monkeypatch.setattr(composite, "_CHUNKS", chunks)
+    monkeypatch.setattr(composite, "_CHUNK_PAIRS", cap)  # 400: splits this scene into many chunks
     means, quats, scales, opac, colors, viewmat, K = make_scene(300, 3, seed=4, dtype=torch.float64)
     scales = scales * 2.0
     opac = opac * 0.1 + 0.9

@@ -176,6 +176,7 @@ def _kernels(compiled: bool) -> tuple:
 # Depth chunks, as fractions of all candidate pairs: each chunk is composited before the next one's
 # pairs are made, and the next chunk's row intervals are trimmed to pixels that are still open.
 _CHUNKS = (0.45,)
+_CHUNK_PAIRS = 1 << 20  # and no chunk holds more candidate pairs than this (fresh scenes: -14% time)
 
 
 def _open_neighbours(stopped: Tensor, width: int, height: int) -> tuple[Tensor, Tensor]:
@@ -261,7 +262,14 @@ def build_pairs(
     cuts = [0]
     if n_all:
         cum = torch.cumsum(npix, 0)
-        cuts += [int(torch.searchsorted(cum, int(f * n_all))) for f in _CHUNKS]
+        fracs = list(_CHUNKS)
+        if _CHUNK_PAIRS and n_all > _CHUNK_PAIRS:  # also split chunks with too many candidate pairs
+            bounds = [0.0, *fracs, 1.0]
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                k = math.ceil((hi - lo) * n_all / _CHUNK_PAIRS)
+                fracs += [lo + (hi - lo) * i / k for i in range(1, k)]
+            fracs.sort()
+        cuts += [int(torch.searchsorted(cum, int(f * n_all))) for f in fracs]
     cuts.append(g_row.numel())
     log_t = torch.zeros(hw, dtype=torch.float64, device=dev)
     parts = []
