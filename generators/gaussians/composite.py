@@ -382,19 +382,22 @@ class Composite(torch.autograd.Function):
             width,
             ctx.alpha_max,
         )
-        # Sum per row first (dy is constant on a row), then per Gaussian.
+        # Sum per row first (dy is constant on a row), then per Gaussian; the conic is per Gaussian,
+        # so only six weighted sums per Gaussian are needed (bincount: the fastest segment sum here).
         n_rows = p.g_row.numel()
         s0 = torch.bincount(p.row, weights=h, minlength=n_rows)
         s1 = torch.bincount(p.row, weights=hdx, minlength=n_rows)
         s2 = torch.bincount(p.row, weights=hdx2, minlength=n_rows)
-        a, b, c = _take(conics.double(), p.g_row).unbind(-1)
         dy = p.dy_row.double()
-        per_row = torch.stack(
-            [a * s1 + b * dy * s0, b * s1 + c * dy * s0, -0.5 * s2, -dy * s1, -0.5 * dy * dy * s0, s0], -1
+        dys0 = dy * s0
+        S0, S1, S2, D0, D1, DD0 = (
+            torch.bincount(p.g_row, weights=x, minlength=m) for x in (s0, s1, s2, dys0, dy * s1, dy * dys0)
         )
-        per_gauss = torch.zeros(m, 6, dtype=torch.float64, device=w.device).index_add_(0, p.g_row, per_row)
-        d_opac = per_gauss[:, 5] / opacities.double()
-        grads = per_gauss[:, :2].to(dtype), per_gauss[:, 2:5].to(dtype), d_opac.to(dtype), d_colors
+        a, b, c = conics.double().unbind(-1)
+        d_means = torch.stack([a * S1 + b * D0, b * S1 + c * D0], -1)
+        d_conics = torch.stack([-0.5 * S2, -D1, -0.5 * DD0], -1)
+        d_opac = S0 / opacities.double()
+        grads = d_means.to(dtype), d_conics.to(dtype), d_opac.to(dtype), d_colors
         return *grads, None, None, None, None
 
 
