@@ -85,3 +85,18 @@ def test_sides_from_3d():
     x = torch.tensor([0.08, -0.08, 0.0])
     out = enforce_sides_3d(scores, x, FACEBENCH, margin=0.02)
     assert out.argmax(1).tolist() == [l_ear, r_ear, FACEBENCH.index("nose")]
+
+
+def test_view_weights_survive_pixel_normalisation_but_cancel_under_weight_normalisation():
+    from generators.refine.lift import _weighted_ce, view_weight
+
+    torch.manual_seed(0)
+    features = torch.randn(FACEBENCH.num_classes, 6, 6)
+    alpha = torch.full((6, 6), 0.9)
+    labels = torch.randint(1, FACEBENCH.num_classes, (6, 6))
+    ones = torch.ones(6, 6)
+    profile = ones * view_weight(90.0)  # the parser's weak views count a quarter
+    assert view_weight(0.0) == 1.0 and view_weight(90.0) == 0.25
+    full = _weighted_ce(features, alpha, labels, ones, "pixels")
+    torch.testing.assert_close(_weighted_ce(features, alpha, labels, profile, "pixels"), full * 0.25)
+    torch.testing.assert_close(_weighted_ce(features, alpha, labels, profile, "weights"), full)

@@ -37,6 +37,9 @@ class LiftConfig:
     alpha_weight: float = 0.5
     view_weighting: bool = True  # trust frontal input views more: the parser was trained on them
     confidence_weighting: bool = True  # weight pixels by the parser's confidence, when it gives one
+    # "pixels": a view's weighted CE is divided by its pixel count, so view weights scale whole views;
+    # "weights": divided by the weights' sum, which cancels any weight that is constant over a view.
+    ce_normalise: Literal["pixels", "weights"] = "weights"
     densify: DensifyConfig | None = field(default_factory=lambda: DensifyConfig())
     backend: str = "auto"
     seed: int = 0
@@ -88,7 +91,8 @@ def _ce_weights(v: LiftInput, cfg: LiftConfig) -> torch.Tensor:
 
 
 def _weighted_ce(
-    features: torch.Tensor, alpha: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+    features: torch.Tensor, alpha: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,
+    normalise: str = "weights",
 ) -> torch.Tensor:
     """Cross-entropy of rendered logits against labels; rendered logits are divided by alpha so
     a pixel's class scores don't shrink at the head's soft silhouette."""
@@ -98,7 +102,8 @@ def _weighted_ce(
         return features.sum() * 0
     ce = torch.nn.functional.cross_entropy(logits[:, valid].T, labels[valid].long(), reduction="none")
     w = weights[valid]
-    return (ce * w).sum() / w.sum().clamp_min(1e-6)
+    denominator = w.sum().clamp_min(1e-6) if normalise == "weights" else w.new_tensor(float(w.numel()))
+    return (ce * w).sum() / denominator
 
 
 def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig) -> GaussianModel:
@@ -116,7 +121,7 @@ def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cf
     def loss(r: Render, view: FitView, step: int) -> torch.Tensor:
         lab, w = targets[view.extra["i"]]
         if pal is None:
-            return _weighted_ce(r.features, r.alpha, lab, w)
+            return _weighted_ce(r.features, r.alpha, lab, w, cfg.ce_normalise)
         fg = (lab != 0) & (lab != IGNORE)
         target = pal[lab.clamp_max(labels.num_classes - 1)].permute(2, 0, 1)
         err = (r.features - target * r.alpha[None]).abs().sum(0)
@@ -142,7 +147,8 @@ def fit_joint(inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig, ssim_w
     def loss(r: Render, view: FitView, step: int) -> torch.Tensor:
         img, a, lab, w = targets[view.extra["i"]]
         rgb = (1 - ssim_weight) * (r.rgb - img).abs().mean() + ssim_weight * (1 - ssim(r.rgb, img))
-        return rgb + cfg.alpha_weight * (r.alpha - a).abs().mean() + _weighted_ce(r.features, r.alpha, lab, w)
+        return rgb + cfg.alpha_weight * (r.alpha - a).abs().mean() + _weighted_ce(r.features, r.alpha, lab, w,
+                                                                                     cfg.ce_normalise)
 
     fc = FitConfig(steps=cfg.rgb_steps, seed=cfg.seed, num_init=cfg.num_init, sh_degree=cfg.sh_degree,
                    num_features=labels.num_classes, target="both", background=(0.0, 0.0, 0.0),

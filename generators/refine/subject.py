@@ -43,6 +43,9 @@ class RefineConfig:
     knn_weight: float = 0.5
     side_margin: float = 0.01  # metres from the head's mid-plane before a side is certain
     alpha_min: float = 0.5
+    # How a pixel's class is read off the label Gaussians: "probs" composites per-Gaussian class
+    # probabilities; "logits" composites the log-probabilities, as the cross-entropy saw them in training.
+    label_render: str = "probs"
     seed: int = 0
 
 
@@ -93,10 +96,13 @@ def render_labels(rgb: GaussianModel, lab: GaussianModel, cam: Camera, labels: L
             ids = nearest_palette(colors, a, labels, cfg.alpha_min)
             conf = np.ones_like(a)
         else:
-            probs = dataclasses.replace(lab, features=torch.softmax(lab.features, 1))
-            r = probs.render(vm, K, cam.width, cam.height, what="features")
+            scores = lab if cfg.label_render == "logits" else dataclasses.replace(
+                lab, features=torch.softmax(lab.features, 1))
+            r = scores.render(vm, K, cam.width, cam.height, what="features")
             p = r.features / r.alpha.clamp_min(1e-6)[None]
             ids = argmax_labels(r.features, r.alpha, cfg.alpha_min)
+            if cfg.label_render == "logits":
+                p = torch.softmax(p, 0)
             conf = p[1:].max(0).values.numpy()
     image = (r_rgb.rgb.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return image, ids, conf

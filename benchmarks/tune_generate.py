@@ -1,0 +1,84 @@
+"""Tuning of `generate`'s knobs on TUNING subjects (seeds 2000+; bench_generate's seed 1000 stays held out).
+
+Each row changes one thing against the base (joint geometry, no post-processing, the given steps) and is
+run on the same captures, parser and views; the gains are pooled over the tuning subjects.
+
+    .venv/bin/python benchmarks/tune_generate.py [--subjects 2] [--seed 2000] [--rows base,pixels,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def rows(base: Any, steps: int) -> dict[str, Any]:
+    """Named configurations, each one change against ``base`` (a RefineConfig)."""
+    from generators.refine.postprocess import CleanupConfig
+
+    lift = base.lift
+    pixels = dataclasses.replace(base, lift=dataclasses.replace(lift, ce_normalise="pixels"))
+    return {
+        "base": base,
+        "pixels": pixels,
+        "logit-render": dataclasses.replace(base, label_render="logits"),
+        "pixels+logit-render": dataclasses.replace(pixels, label_render="logits"),
+        "no-view-weighting": dataclasses.replace(base, lift=dataclasses.replace(lift, view_weighting=False)),
+        "no-knn": dataclasses.replace(base, knn_weight=0.0),
+        "cleanup-no-confidence": dataclasses.replace(base, cleanup=CleanupConfig(confidence=False)),
+        "alpha-min-0.3": dataclasses.replace(base, alpha_min=0.3),
+        "steps-x2.5": dataclasses.replace(base, lift=dataclasses.replace(lift, rgb_steps=int(steps * 2.5))),
+        "init-8000": dataclasses.replace(base, lift=dataclasses.replace(lift, num_init=8000)),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=2000)
+    ap.add_argument("--subjects", type=int, default=2)
+    ap.add_argument("--rgb-steps", type=int, default=400)
+    ap.add_argument("--label-steps", type=int, default=150)
+    ap.add_argument("--views", type=int, default=32)
+    ap.add_argument("--new-views", type=int, default=64)
+    ap.add_argument("--rows", default="")
+    args = ap.parse_args()
+    from facebench.cli_generate import ParserSpec, refine_config, synthetic_captures, synthetic_truth
+    from generators.refine.quality import headline
+    from generators.refine.run import SubjectJob, load_evaluations, run_subjects
+
+    tmp = Path(tempfile.mkdtemp(prefix="tune-"))
+    caps = synthetic_captures(tmp, args.subjects, args.views, 128, args.seed, 1)
+    jobs = [SubjectJob(subject=p.name, capture=p) for p in caps]
+    base = refine_config(variant="joint", rgb_steps=args.rgb_steps, label_steps=args.label_steps,
+                         new_views=args.new_views, size=256, seed=args.seed, cleanup=False)
+    table = rows(base, args.rgb_steps)
+    names = args.rows.split(",") if args.rows else list(table)
+    results = []
+    for name in names:
+        work = tmp / name
+        t0 = time.perf_counter()
+        summary = run_subjects(jobs, work, table[name], ParserSpec(), synthetic_truth)
+        if summary.failed:
+            raise SystemExit(f"{name}: {summary.failed}")
+        q = load_evaluations([d / "quality.npz" for d in sorted(work.iterdir()) if (d / "done.json").exists()])
+        h = headline(None, q)
+        results.append({"row": name, "s_per_subject": round((time.perf_counter() - t0) / args.subjects, 1),
+                        **{k: round(v, 4) for k, v in h.items()}})
+        print(json.dumps(results[-1]), flush=True)
+    print("| row | initial F1 |yaw|≥60 | refined F1 |yaw|≥60 | gain | frontal change | s/subject |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['row']} | {r.get('initial_f1_yaw60', float('nan')):.3f} | "
+              f"{r.get('refined_f1_yaw60', float('nan')):.3f} | {r.get('f1_gain_yaw60', float('nan')):+.3f} | "
+              f"{r.get('f1_delta_frontal', float('nan')):+.3f} | {r['s_per_subject']} |")
+    best = max(results, key=lambda r: r.get("f1_gain_yaw60", -1) + r.get("f1_delta_frontal", -1))
+    print(json.dumps({"rows": len(results), "best": best["row"], "seed": args.seed, "subjects": args.subjects}))
+
+
+if __name__ == "__main__":
+    main()
