@@ -26,6 +26,7 @@ def rows(base: Any, steps: int) -> dict[str, Any]:
     return {
         "base": base,
         "pixels": pixels,
+        "weights": dataclasses.replace(base, lift=dataclasses.replace(lift, ce_normalise="weights")),
         "logit-render": dataclasses.replace(base, label_render="logits"),
         "pixels+logit-render": dataclasses.replace(pixels, label_render="logits"),
         "no-view-weighting": dataclasses.replace(base, lift=dataclasses.replace(lift, view_weighting=False)),

@@ -38,8 +38,9 @@ class LiftConfig:
     view_weighting: bool = True  # trust frontal input views more: the parser was trained on them
     confidence_weighting: bool = True  # weight pixels by the parser's confidence, when it gives one
     # "pixels": a view's weighted CE is divided by its pixel count, so view weights scale whole views;
-    # "weights": divided by the weights' sum, which cancels any weight that is constant over a view.
-    ce_normalise: Literal["pixels", "weights"] = "weights"
+    # "weights": divided by the weights' sum, which cancels any weight that is constant over a view (the
+    # old behaviour: view weighting did nothing). Chosen by benchmarks/tune_generate.py (BENCHMARKS.md).
+    ce_normalise: Literal["pixels", "weights"] = "pixels"
     densify: DensifyConfig | None = field(default_factory=lambda: DensifyConfig())
     backend: str = "auto"
     seed: int = 0
