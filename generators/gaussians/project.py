@@ -70,8 +70,9 @@ def project(
     tan_x, tan_y = 0.5 * width / fx, 0.5 * height / fy
     u = (tx / tz).clamp(-(cx / fx + 0.3 * tan_x), (width - cx) / fx + 0.3 * tan_x)
     v = (ty / tz).clamp(-(cy / fy + 0.3 * tan_y), (height - cy) / fy + 0.3 * tan_y)
-    # cov2d = J W Σ Wᵀ Jᵀ = (T M)(T M)ᵀ with T = J W [N,2,3] and M = R S [N,3,3]; written out elementwise
-    # because batched 3x3 matmuls are slow on the CPU.
+    # cov2d = J W Σ Wᵀ Jᵀ = (T M)(T M)ᵀ with T = J W [N,2,3] and M = R S [N,3,3]. Eager, bmm is 2x
+    # faster (forward+backward, 20k Gaussians, torch 2.13 CPU) than the broadcast multiply-and-sum,
+    # which torch.compile fuses into one loop instead.
     tmat = torch.stack(
         [
             (fx / tz)[:, None] * (rot[0] - u[:, None] * rot[2]),
@@ -80,7 +81,10 @@ def project(
         1,
     )
     m = quat_to_rotmat(quats) * scales[:, None, :]
-    tm = (tmat[:, :, :, None] * m[:, None, :, :]).sum(2)  # [N, 2, 3]
+    if torch.compiler.is_compiling():
+        tm = (tmat[:, :, :, None] * m[:, None, :, :]).sum(2)  # [N, 2, 3]
+    else:
+        tm = torch.bmm(tmat, m)
     sxx = (tm[:, 0] * tm[:, 0]).sum(-1) + eps2d
     syy = (tm[:, 1] * tm[:, 1]).sum(-1) + eps2d
     sxy = (tm[:, 0] * tm[:, 1]).sum(-1)
