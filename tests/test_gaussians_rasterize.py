@@ -124,6 +124,21 @@ def test_depth_chunks_with_opaque_pixels(chunks, cap, monkeypatch):
         assert (a - b).abs().max() / b.abs().max().clamp_min(1.0) <= 1e-5, name
 
 
+def test_large_image_uses_wide_sort_keys():
+    """More than 32768 pixels: pixel ids no longer fit the 16-bit sort key."""
+    means, quats, scales, opac, colors, viewmat, _ = make_scene(60, 2, seed=9, dtype=torch.float64)
+    w, h = 220, 160
+    K = intrinsics(w, h, 50.0).double()
+    params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
+    weights = [torch.randn(s, generator=torch.Generator().manual_seed(8)).double() for s in ((2, h, w), (h, w), (h, w))]
+    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, w, h, backend="torch"), params, weights)
+    ref, g_ref = _grads(lambda: reference(*params, viewmat, K, w, h), params, weights)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for name, a, b in zip(("means", "quats", "scales", "opacities", "colors"), g_ours, g_ref, strict=True):
+        assert (a - b).abs().max() / b.abs().max().clamp_min(1.0) <= 1e-5, name
+
+
 def test_background_and_sh_against_reference():
     means, quats, scales, opac, _, viewmat, K = make_scene(80, 3, seed=7, dtype=torch.float64)
     g = torch.Generator().manual_seed(3)
