@@ -6,7 +6,10 @@ the work is expressed as one flat list of (Gaussian, pixel) pairs.
 1. Each Gaussian covers a few pixel rows; on each row the pixels with alpha >= 1/255 form an exact
    interval (a quadratic inequality), so pairs are generated only where they matter.
 2. Pairs are produced Gaussian-major in depth order; a stable sort by pixel keeps depth order per pixel.
+   This happens per depth chunk: a farther chunk's row intervals are first trimmed to the pixels the
+   nearer chunks left open, so pairs behind an opaque surface are mostly never made.
 3. Transmittance is a segmented cumulative sum of log(1 - alpha), in float64 (float32 drifts visibly).
+   Pairs that contribute nothing (pixel already stopped, alpha 0) are dropped right after it.
 4. Colours of every channel go through one sparse (pixels x Gaussians) product, so 19 channels cost
    about what 3 do.
 5. Gradients of the per-pair ellipse parameters are summed per row first (dy is constant on a row),
