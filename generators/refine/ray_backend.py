@@ -14,6 +14,7 @@ the same input would fail the same way. After that the subject is recorded as fa
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,30 @@ def require_ray():
         raise BackendUnavailable("--backend ray needs Ray, which is not installed",
                                  hint="pip install 'facebench[distributed]'") from None
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds on a GCS address nobody listens at: ray.init keeps retrying it (seen: over 8 minutes)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():  # "auto", ray:// (Ray Client times out by itself)
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise BackendUnavailable(f"cannot reach the Ray cluster at {address}: {e}",
+                                 hint="is it running (`ray status`)? start one with `ray start --head` or omit "
+                                      "--address") from None
+
+
+def _connection_hint(error: BaseException) -> str:
+    """`ray start` (Ray 2.60) turns on token auth; ray.init with an explicit address sends no token unless told."""
+    e: BaseException | None = error
+    while e is not None:
+        if type(e).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(e):
+            return ("the cluster uses token authentication: set RAY_AUTH_MODE=token and provide its token "
+                    "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)")
+        e = e.__cause__ or e.__context__
+    return "start one with `ray start --head` or omit --address; a token-auth cluster also needs RAY_AUTH_MODE=token"
 
 
 def refine_task(job: SubjectJob, cfg: RefineConfig, parser_factory: ParserFactory,
@@ -92,10 +117,12 @@ def run_subjects_ray(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, pars
             # Local-cluster settings only when we start one: ray:// clients forward non-default kwargs.
             local = {} if options.address else {"include_dashboard": False,
                                                 "object_store_memory": options.object_store_memory}
+            if options.address:
+                _check_reachable(options.address)
             ray.init(address=options.address or "local", log_to_driver=False, **local)
         except ConnectionError as e:
             raise BackendUnavailable(f"cannot reach the Ray cluster at {options.address}: {e}",
-                                     hint="start one with `ray start --head` or omit --address") from None
+                                     hint=_connection_hint(e)) from None
     task = ray.remote(refine_task).options(num_cpus=options.cpus_per_subject, max_retries=options.max_retries,
                                            retry_exceptions=True)
     summary = RunSummary()
