@@ -34,7 +34,7 @@ def main() -> None:
     jobs = [SubjectJob(subject=p.name, capture=p) for p in caps]
     rows = []
     for variant, cleanup_name in (("logits", "all"), ("logits", "no-confidence"), ("logits", "off"),
-                                  ("palette", "off"), ("joint", "off")):
+                                  ("palette", "off"), ("joint", "all"), ("joint", "no-confidence"), ("joint", "off")):
         cfg = refine_config(variant=variant, rgb_steps=args.rgb_steps, label_steps=args.label_steps,
                             new_views=args.new_views, size=256, seed=args.seed, cleanup=cleanup_name != "off")
         if cleanup_name == "no-confidence":

@@ -4,7 +4,9 @@ Default: 2 synthetic subjects from a seed used nowhere else (held out from any t
 128², 64 new views at 256², initial masks from the shipped frontal BiSeNet. The peer measured in the same
 run is the initial parser itself: quality is reported as refined minus initial on the same views.
 
-    .venv/bin/python benchmarks/bench_generate.py [--subjects 2] [--seed 1000] [--variant logits] [--out DIR]
+    .venv/bin/python benchmarks/bench_generate.py [--subjects 2] [--seed 1000] [--variant joint] [--out DIR]
+
+Defaults: generate's defaults (joint geometry, no post-processing) with 400 + 150 fit steps.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ def main() -> None:
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--variant", default="joint")
-    ap.add_argument("--rgb-steps", type=int, default=1500)
-    ap.add_argument("--label-steps", type=int, default=300)
-    ap.add_argument("--no-cleanup", action="store_true")
+    ap.add_argument("--rgb-steps", type=int, default=400)
+    ap.add_argument("--label-steps", type=int, default=150)
+    ap.add_argument("--cleanup", action="store_true", help="post-processing on (generate's default is off)")
+    ap.add_argument("--no-cleanup", action="store_true", help="off (the default; old commands)")
     ap.add_argument("--parser", default=None)
     ap.add_argument("--out", type=Path, default=None, help="keep the dataset and report here")
     args = ap.parse_args()
@@ -41,7 +44,7 @@ def main() -> None:
     head = run_generate(captures=[], out=out, parser=args.parser, masks=None, subjects=args.subjects,
                         views=args.views, input_size=args.input_size, new_views=args.new_views, size=args.size,
                         variant=args.variant, rgb_steps=args.rgb_steps, label_steps=args.label_steps,
-                        cleanup=not args.no_cleanup, seed=args.seed, workers=1, echo=print)
+                        cleanup=args.cleanup and not args.no_cleanup, seed=args.seed, workers=1, echo=print)
     wall = time.perf_counter() - t0
     per = wall / args.subjects
     print(f"load average: {os.getloadavg()[0]:.1f}; wall {wall:.0f} s for {args.subjects} subjects")
