@@ -8,6 +8,10 @@ confidence → ignore step, all off). Same captures, parser and budgets for ever
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see facebench/cli.py
+
 import argparse
 import dataclasses
 import json

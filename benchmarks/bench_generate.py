@@ -11,9 +11,12 @@ Defaults: generate's defaults (joint geometry, no post-processing) with 400 + 15
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see facebench/cli.py
+
 import argparse
 import json
-import os
 import shutil
 import tempfile
 import time

@@ -8,6 +8,10 @@ run on the same captures, parser and views; the gains are pooled over the tuning
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see facebench/cli.py
+
 import argparse
 import dataclasses
 import json

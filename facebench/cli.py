@@ -6,10 +6,16 @@ User mistakes (FacebenchError) print one line and exit 2.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+# Before any command loads torch (and OpenMP): spinning OpenMP threads starve when other processes hold the
+# cores. On the shared 2-core machine, generate used ~460 CPU-s per subject at load 4 against ~40 s wall
+# idle, and 2-thread BiSeNet steps ran 10-100× slower than with passive waiting. Set it yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     name="facebench",
