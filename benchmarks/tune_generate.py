@@ -39,6 +39,8 @@ def rows(base: Any, steps: int) -> dict[str, Any]:
         "alpha-min-0.3": dataclasses.replace(base, alpha_min=0.3),
         "steps-x2.5": dataclasses.replace(base, lift=dataclasses.replace(lift, rgb_steps=int(steps * 2.5))),
         "init-8000": dataclasses.replace(base, lift=dataclasses.replace(lift, num_init=8000)),
+        "class-balance-0.5": dataclasses.replace(base, lift=dataclasses.replace(lift, class_balance=0.5)),
+        "class-balance-0.3": dataclasses.replace(base, lift=dataclasses.replace(lift, class_balance=0.3)),
     }
 
 

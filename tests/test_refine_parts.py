@@ -100,3 +100,16 @@ def test_view_weights_survive_pixel_normalisation_but_cancel_under_weight_normal
     full = _weighted_ce(features, alpha, labels, ones, "pixels")
     torch.testing.assert_close(_weighted_ce(features, alpha, labels, profile, "pixels"), full * 0.25)
     torch.testing.assert_close(_weighted_ce(features, alpha, labels, profile, "weights"), full)
+
+
+def test_class_balance_weights_rare_parts_up_and_keeps_the_mean():
+    from generators.refine.lift import LiftInput, class_weights
+
+    m = np.zeros((10, 10), np.uint8)
+    m[:5], m[5:9], m[9, 0], m[9, 1] = 1, 17, 4, IGNORE
+    v = LiftInput(image=np.zeros((10, 10, 3), np.uint8), viewmat=np.eye(4), K=np.eye(3), mask=m)
+    assert class_weights([v], FACEBENCH.num_classes, 0.0) is None
+    w = class_weights([v], FACEBENCH.num_classes, 0.5)
+    assert w[4] > 1 > w[1] and w[1] < w[17]  # the one-pixel eye counts most, skin (most pixels) least
+    counts = np.bincount(m[(m != 0) & (m != IGNORE)], minlength=FACEBENCH.num_classes)
+    assert np.isclose((counts * w).sum() / counts.sum(), 1.0)  # same average weight per pixel as without

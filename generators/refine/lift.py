@@ -41,6 +41,7 @@ class LiftConfig:
     # "weights": divided by the weights' sum, which cancels any weight that is constant over a view (the
     # old behaviour: view weighting did nothing). Chosen by benchmarks/tune_generate.py (BENCHMARKS.md).
     ce_normalise: Literal["pixels", "weights"] = "pixels"
+    class_balance: float = 0.0  # CE weight ∝ class frequency^-power over the input masks (0 = off)
     densify: DensifyConfig | None = field(default_factory=lambda: DensifyConfig())
     backend: str = "auto"
     seed: int = 0
@@ -82,12 +83,33 @@ def fit_rgb(inputs: list[LiftInput], cfg: LiftConfig, checkpoint_dir: str | None
     return fit(views, fc)
 
 
-def _ce_weights(v: LiftInput, cfg: LiftConfig) -> torch.Tensor:
+def class_weights(inputs: list[LiftInput], num_classes: int, power: float) -> np.ndarray | None:
+    """Per-class CE weights ∝ frequency^-power over all input masks' foreground, averaging 1 over pixels
+    (so the cross-entropy keeps its weight against the RGB loss).
+
+    Small parts (eyes, brows) cover a few pixels of a few views; without this the fit barely sees them."""
+    if power <= 0:
+        return None
+    counts = np.zeros(num_classes, dtype=np.float64)
+    for v in inputs:
+        ids = v.mask[(v.mask != 0) & (v.mask != IGNORE)]
+        counts += np.bincount(ids, minlength=num_classes)[:num_classes]
+    present = counts > 0
+    freq = counts[present] / counts[present].sum()
+    w = np.ones(num_classes)
+    w[present] = freq**-power / (freq * freq**-power).sum()
+    return w.astype(np.float32)
+
+
+def _ce_weights(v: LiftInput, cfg: LiftConfig, per_class: np.ndarray | None = None) -> torch.Tensor:
     w = torch.ones(v.mask.shape, dtype=torch.float32)
     if cfg.confidence_weighting and v.confidence is not None:
         w = w * torch.from_numpy(v.confidence.astype(np.float32))
     if cfg.view_weighting:
         w = w * view_weight(v.yaw)
+    if per_class is not None:
+        ids = np.where(v.mask == IGNORE, 0, v.mask)
+        w = w * torch.from_numpy(per_class[ids])
     return w
 
 
@@ -115,7 +137,8 @@ def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cf
     else:
         pal = None
         init = rgb.with_features(labels.num_classes, names=list(labels.names), fill=0.0)
-    targets = [(torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg)) for v in inputs]
+    per_class = class_weights(inputs, labels.num_classes, cfg.class_balance)
+    targets = [(torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg, per_class)) for v in inputs]
     views = [FitView(image=None, viewmat=v.viewmat, K=v.K, labels=v.mask, extra={"i": i})
              for i, v in enumerate(inputs)]
 
@@ -136,13 +159,14 @@ def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cf
 
 def fit_joint(inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig, ssim_weight: float = 0.2) -> GaussianModel:
     """Variant ``joint``: one model, RGB (L1 + D-SSIM) + alpha + weighted cross-entropy, every parameter free."""
+    per_class = class_weights(inputs, labels.num_classes, cfg.class_balance)
     targets = []
     views = []
     for i, v in enumerate(inputs):
         a = _alpha(v.mask)
         img = v.image.astype(np.float32) / 255 * a[..., None]
         targets.append((torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(a),
-                        torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg)))
+                        torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg, per_class)))
         views.append(FitView(image=img, viewmat=v.viewmat, K=v.K, alpha=a, extra={"i": i}))
 
     def loss(r: Render, view: FitView, step: int) -> torch.Tensor:
