@@ -41,7 +41,7 @@ class LiftConfig:
     # "weights": divided by the weights' sum, which cancels any weight that is constant over a view (the
     # old behaviour: view weighting did nothing). Chosen by benchmarks/tune_generate.py (BENCHMARKS.md).
     ce_normalise: Literal["pixels", "weights"] = "pixels"
-    class_balance: float = 0.0  # CE weight ∝ class frequency^-power over the input masks (0 = off)
+    class_balance: float = 0.5  # CE weight ∝ class frequency^-power over the input masks (0 = off); tuned
     densify: DensifyConfig | None = field(default_factory=lambda: DensifyConfig())
     backend: str = "auto"
     seed: int = 0
