@@ -6,7 +6,7 @@ run is the initial parser itself: quality is reported as refined minus initial o
 
     .venv/bin/python benchmarks/bench_generate.py [--subjects 2] [--seed 1000] [--variant joint] [--out DIR]
 
-Defaults: generate's defaults (joint geometry, no post-processing) with 400 + 150 fit steps.
+Defaults: generate's defaults (logits on frozen geometry, no post-processing) with 400 + 150 fit steps.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=128)
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--variant", default="joint")
+    ap.add_argument("--variant", default="logits")
     ap.add_argument("--rgb-steps", type=int, default=400)
     ap.add_argument("--label-steps", type=int, default=150)
     ap.add_argument("--cleanup", action="store_true", help="post-processing on (generate's default is off)")
