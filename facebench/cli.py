@@ -127,7 +127,7 @@ def generate(
     new_views: Annotated[int, typer.Option(help="New viewpoints rendered per subject.")] = 32,
     size: Annotated[int, typer.Option(help="Output image size.")] = 256,
     variant: Annotated[str, typer.Option(help="Label lifting: joint | logits | palette (default by measurement, "
-                                              "BENCHMARKS.md).")] = "logits",
+                                              "BENCHMARKS.md).")] = "logits",  # = cli_generate.DEFAULT_VARIANT
     rgb_steps: Annotated[int, typer.Option(help="Stage-1 (RGB) optimisation steps.")] = 800,
     label_steps: Annotated[int, typer.Option(help="Stage-2 (labels) optimisation steps.")] = 200,
     cleanup: Annotated[bool, typer.Option(help="Automatic post-processing (components, holes, smoothing, 3D "

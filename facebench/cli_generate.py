@@ -13,6 +13,8 @@ import numpy as np
 from facebench.errors import InputNotFound, InvalidConfig
 
 DEFAULT_PARSER = Path(__file__).resolve().parent.parent / "baselines" / "weights" / "bisenet-frontal"
+# Label lifting chosen by benchmarks/ablate_generate.py on a tuning subject (BENCHMARKS.md).
+DEFAULT_VARIANT = "logits"
 
 
 @dataclass(frozen=True)

@@ -84,11 +84,11 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
 
     # 3. Refined data from K training subjects (resumes per subject inside run_generate).
     def generate(d: Path) -> None:
-        from facebench.cli_generate import run_generate
+        from facebench.cli_generate import DEFAULT_VARIANT, run_generate
 
         run_generate(captures=[], out=d / "data", parser=str(baseline), masks=None, subjects=scale.train_subjects,
                      views=scale.input_views, input_size=scale.input_size, new_views=scale.new_views, size=scale.size,
-                     variant="joint", rgb_steps=scale.rgb_steps, label_steps=scale.label_steps, cleanup=False,
+                     variant=DEFAULT_VARIANT, rgb_steps=scale.rgb_steps, label_steps=scale.label_steps, cleanup=False,
                      seed=scale.data_seed, workers=scale.workers, echo=echo)
 
     gen = st.run("generate", generate, atomic=False)
