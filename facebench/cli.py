@@ -128,8 +128,8 @@ def generate(
     size: Annotated[int, typer.Option(help="Output image size.")] = 256,
     variant: Annotated[str, typer.Option(help="Label lifting: joint | logits | palette (default by measurement, "
                                               "BENCHMARKS.md).")] = "logits",  # = cli_generate.DEFAULT_VARIANT
-    rgb_steps: Annotated[int, typer.Option(help="Stage-1 (RGB) optimisation steps.")] = 800,
-    label_steps: Annotated[int, typer.Option(help="Stage-2 (labels) optimisation steps.")] = 200,
+    rgb_steps: Annotated[int, typer.Option(help="Stage-1 (RGB) optimisation steps.")] = 400,
+    label_steps: Annotated[int, typer.Option(help="Stage-2 (labels) optimisation steps.")] = 150,
     cleanup: Annotated[bool, typer.Option(help="Automatic post-processing (components, holes, smoothing, 3D "
                                                 "sides, confidence); off by default: it cost F1 when measured.")
     ] = False,
