@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facebench.errors import InvalidMask, require_exists
+from facebench.errors import InvalidConfig, InvalidMask, require_exists
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -82,3 +82,19 @@ def replace_dir(tmp: str | Path, out: str | Path) -> Path:
     else:
         tmp.rename(out)
     return out
+
+
+def ensure_writable_folder(path: str | Path) -> Path:
+    """Create ``path`` (a folder) if needed and prove we can write in it, or raise one clear line.
+
+    Long jobs call this first, so a read-only or mistyped --out fails before any work, not after it."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise InvalidConfig(f"cannot write the output folder ({e.strerror or e})", p,
+                            hint="choose another --out") from None
+    return p

@@ -14,30 +14,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from facebench.errors import InputNotFound, InvalidConfig
-from facebench.imageio import atomic_write_bytes
+from facebench.imageio import atomic_write_bytes, ensure_writable_folder
 from facebench.reproduce.models import FINETUNES, MODELS
 from facebench.reproduce.scales import Scale, get_scale
 from facebench.reproduce.stages import Stages, clear_temporaries
-
-
-def writable_folder(path: Path) -> Path:
-    """Create ``path`` if needed and prove we can write in it, or raise one clear line."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise InvalidConfig(f"cannot write the output folder ({e.strerror or e})", path,
-                            hint="choose another --out") from None
-    return path
 
 
 def _check_config(out: Path, scale: Scale) -> None:
@@ -58,7 +43,7 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
     from facebench.cli_generate import DEFAULT_PARSER
 
     scale = get_scale(scale_name)
-    out = writable_folder(Path(out))
+    out = ensure_writable_folder(out)
     if not DEFAULT_PARSER.exists():
         raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER)
     _check_config(out, scale)

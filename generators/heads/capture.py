@@ -15,8 +15,6 @@ split's subjects are never the ones ``facebench heads`` renders for training wit
 from __future__ import annotations
 
 import multiprocessing
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -26,7 +24,7 @@ import numpy as np
 
 from facebench.captures import Camera, Capture, View, write_transforms
 from facebench.errors import InvalidConfig
-from facebench.imageio import atomic_write_bytes, write_png
+from facebench.imageio import atomic_write_bytes, ensure_writable_folder, write_png
 from facebench.pose import Pose, view_pose
 from generators.heads.head import Head, HeadConfig, sample_head
 from generators.heads.render import Render, render_views
@@ -47,20 +45,6 @@ def subject_seed(seed: int, split: str, index: int) -> int:
 
 def subject_name(split: str, index: int) -> str:
     return f"synth-{split}-{index:05d}"
-
-
-def ensure_writable(path: str | Path) -> Path:
-    """Create ``path`` (a folder) if needed and prove we can write in it, or raise one clear line."""
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise InvalidConfig(f"cannot write the output folder ({e.strerror or e})", p,
-                            hint="choose another --out") from None
-    return p
 
 
 def check_render_args(size: int, supersample: int) -> None:
@@ -96,7 +80,7 @@ def write_capture(
     """Render ``views`` (poses, framed by ``rig``'s distance/fov, or ready cameras) of ``head`` into a
     nerfstudio capture folder; returns the Capture as ``facebench.captures.read_transforms`` reads it."""
     check_render_args(size, supersample)
-    out = ensure_writable(out_dir)
+    out = ensure_writable_folder(out_dir)
     rig = rig or RigConfig()
     cams = [v if isinstance(v, Camera) else camera_for_pose(v, size, rig.distance, rig.fov) for v in views]
     renders = render_views(head, cams, size=size, supersample=supersample)
@@ -155,7 +139,7 @@ def write_captures(
     if workers < 1:
         raise InvalidConfig(f"workers must be >= 1, got {workers}")
     check_render_args(size, supersample)
-    root = ensure_writable(out)
+    root = ensure_writable_folder(out)
     rig = rig or RigConfig()
     jobs = [(i, seed, split, str(root), size, rig, head_config, supersample, depth) for i in range(subjects)]
     names = []
@@ -218,7 +202,7 @@ def render_test_split(
         raise InvalidConfig(f"workers must be >= 1, got {workers}")
     check_render_args(size, supersample)
     out = Path(out)
-    ensure_writable(out.parent if out.parent != Path("") else Path("."))
+    ensure_writable_folder(out.parent if out.parent != Path("") else Path("."))
     base = rig or RigConfig(mode="random")
     rig = RigConfig(views=views, yaw_range=base.yaw_range, pitch_range=base.pitch_range,
                     distance=base.distance, fov=base.fov, mode=base.mode)
