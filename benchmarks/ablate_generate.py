@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -28,10 +27,11 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--new-views", type=int, default=64)
     args = ap.parse_args()
-    from facebench.cli_generate import ParserSpec, refine_config, synthetic_captures, synthetic_truth
+    from refine_rows import best, print_table, score
+
+    from facebench.cli_generate import refine_config, synthetic_captures
     from generators.refine.postprocess import CleanupConfig
-    from generators.refine.quality import headline
-    from generators.refine.run import SubjectJob, load_evaluations, run_subjects
+    from generators.refine.run import SubjectJob
 
     tmp = Path(tempfile.mkdtemp(prefix="ablate-"))
     caps = synthetic_captures(tmp, 1, args.views, 128, args.seed, 1)
@@ -43,22 +43,12 @@ def main() -> None:
                             new_views=args.new_views, size=256, seed=args.seed, cleanup=cleanup_name != "off")
         if cleanup_name == "no-confidence":
             cfg = dataclasses.replace(cfg, cleanup=CleanupConfig(confidence=False))
-        work = tmp / f"{variant}-{cleanup_name}"
-        t0 = time.perf_counter()
-        run_subjects(jobs, work, cfg, ParserSpec(), synthetic_truth)
-        q = load_evaluations([d / "quality.npz" for d in sorted(work.iterdir()) if (d / "done.json").exists()])
-        h = headline(None, q)
-        rows.append({"variant": variant, "cleanup": cleanup_name, "s": round(time.perf_counter() - t0, 1),
-                     **{k: round(v, 4) for k, v in h.items()}})
+        figures = score(jobs, tmp / f"{variant}-{cleanup_name}", cfg)
+        rows.append({"variant": variant, "cleanup": cleanup_name, **figures})
         print(json.dumps(rows[-1]), flush=True)
-    print("| variant | post-processing | initial F1 |yaw|≥60 | refined F1 |yaw|≥60 | gain | frontal change | s |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['variant']} | {r['cleanup']} | {r.get('initial_f1_yaw60', float('nan')):.3f} | "
-              f"{r.get('refined_f1_yaw60', float('nan')):.3f} | {r.get('f1_gain_yaw60', float('nan')):+.3f} | "
-              f"{r.get('f1_delta_frontal', float('nan')):+.3f} | {r['s']} |")
-    best = max(rows, key=lambda r: r.get("f1_gain_yaw60", -1) + r.get("f1_delta_frontal", -1))
-    print(json.dumps({"rows": len(rows), "best": f"{best['variant']}/{best['cleanup']}", "seed": args.seed}))
+    print_table(rows, {"variant": "variant", "cleanup": "post-processing"})
+    top = best(rows)
+    print(json.dumps({"rows": len(rows), "best": f"{top['variant']}/{top['cleanup']}", "seed": args.seed}))
 
 
 if __name__ == "__main__":

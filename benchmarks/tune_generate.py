@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +53,10 @@ def main() -> None:
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--rows", default="")
     args = ap.parse_args()
-    from facebench.cli_generate import ParserSpec, refine_config, synthetic_captures, synthetic_truth
-    from generators.refine.quality import headline
-    from generators.refine.run import SubjectJob, load_evaluations, run_subjects
+    from refine_rows import best, print_table, score
+
+    from facebench.cli_generate import refine_config, synthetic_captures
+    from generators.refine.run import SubjectJob
 
     tmp = Path(tempfile.mkdtemp(prefix="tune-"))
     caps = synthetic_captures(tmp, args.subjects, args.views, 128, args.seed, 1)
@@ -67,24 +67,11 @@ def main() -> None:
     names = args.rows.split(",") if args.rows else list(table)
     results = []
     for name in names:
-        work = tmp / name
-        t0 = time.perf_counter()
-        summary = run_subjects(jobs, work, table[name], ParserSpec(), synthetic_truth)
-        if summary.failed:
-            raise SystemExit(f"{name}: {summary.failed}")
-        q = load_evaluations([d / "quality.npz" for d in sorted(work.iterdir()) if (d / "done.json").exists()])
-        h = headline(None, q)
-        results.append({"row": name, "s_per_subject": round((time.perf_counter() - t0) / args.subjects, 1),
-                        **{k: round(v, 4) for k, v in h.items()}})
+        results.append({"row": name, **score(jobs, tmp / name, table[name], per=args.subjects)})
         print(json.dumps(results[-1]), flush=True)
-    print("| row | initial F1 |yaw|≥60 | refined F1 |yaw|≥60 | gain | frontal change | s/subject |")
-    print("|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['row']} | {r.get('initial_f1_yaw60', float('nan')):.3f} | "
-              f"{r.get('refined_f1_yaw60', float('nan')):.3f} | {r.get('f1_gain_yaw60', float('nan')):+.3f} | "
-              f"{r.get('f1_delta_frontal', float('nan')):+.3f} | {r['s_per_subject']} |")
-    best = max(results, key=lambda r: r.get("f1_gain_yaw60", -1) + r.get("f1_delta_frontal", -1))
-    print(json.dumps({"rows": len(results), "best": best["row"], "seed": args.seed, "subjects": args.subjects}))
+    print_table(results, {"row": "row"})
+    print(json.dumps({"rows": len(results), "best": best(results)["row"], "seed": args.seed,
+                      "subjects": args.subjects}))
 
 
 if __name__ == "__main__":
