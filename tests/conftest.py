@@ -56,3 +56,22 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess."""
     return subprocess.run([sys.executable, "-m", "facebench", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=600)
+
+
+def noisy_synthetic_captures(root: Path) -> tuple[Path, Path]:
+    """Two synthetic subjects, 8 views at 48², and noisy initial masks (ears become skin beyond 45°):
+    the tiny real input of the generate tests. Returns (captures folder, masks folder)."""
+    from facebench.imageio import write_png
+    from facebench.pose import Pose
+    from generators.heads import sample_head, write_capture
+
+    masks = root / "masks"
+    poses = [Pose(y, p) for y, p in zip(np.linspace(-180, 135, 8), [15, -15] * 4, strict=True)]
+    for k, seed in enumerate((5, 9)):
+        cap = write_capture(sample_head(seed), root / "caps" / f"subj{k}", poses, size=48, subject=f"subj{k}")
+        for v in cap.views:
+            m = v.load_labels()
+            if abs(cap.pose_of(v).yaw) > 45:
+                m[np.isin(m, [7, 8])] = 1
+            write_png(masks / f"{v.id}.png", m)
+    return root / "caps", masks

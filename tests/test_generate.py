@@ -6,15 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
+from conftest import noisy_synthetic_captures, run_cli
 
 from facebench.dataset import load, validate
 from facebench.imageio import read_mask, write_png
-from facebench.pose import Pose
-from generators.heads import sample_head, write_capture
 
 SMALL = ["--variant", "logits", "--cleanup", "--new-views", "6", "--size", "48", "--rgb-steps", "40",
          "--label-steps", "15", "--seed", "3"]
@@ -23,17 +20,7 @@ SMALL = ["--variant", "logits", "--cleanup", "--new-views", "6", "--size", "48",
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory) -> tuple[Path, Path]:
     """Two synthetic subjects, 8 views at 48², and noisy initial masks (ears become skin beyond 45°)."""
-    root = tmp_path_factory.mktemp("gen")
-    masks = root / "masks"
-    poses = [Pose(y, p) for y, p in zip(np.linspace(-180, 135, 8), [15, -15] * 4, strict=True)]
-    for k, seed in enumerate((5, 9)):
-        cap = write_capture(sample_head(seed), root / "caps" / f"subj{k}", poses, size=48, subject=f"subj{k}")
-        for v in cap.views:
-            m = v.load_labels()
-            if abs(cap.pose_of(v).yaw) > 45:
-                m[np.isin(m, [7, 8])] = 1
-            write_png(masks / f"{v.id}.png", m)
-    return root / "caps", masks
+    return noisy_synthetic_captures(tmp_path_factory.mktemp("gen"))
 
 
 def _gen(caps, masks, out, *extra):

@@ -27,14 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
-
-from facebench.imageio import write_png
-from facebench.pose import Pose
-from generators.heads import sample_head, write_capture
+from conftest import noisy_synthetic_captures, run_cli
 
 PARAMS = dict(variant="logits", rgb_steps=40, label_steps=15, new_views=6, size=48, seed=3, cleanup=True)
 SMALL = ["--variant", "logits", "--cleanup", "--new-views", "6", "--size", "48", "--rgb-steps", "40",
@@ -152,16 +147,7 @@ def cluster(head):
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory) -> tuple[Path, Path]:
     """Two synthetic subjects, 8 views at 48², noisy initial masks (as in test_generate)."""
-    root = tmp_path_factory.mktemp("genray")
-    poses = [Pose(y, p) for y, p in zip(np.linspace(-180, 135, 8), [15, -15] * 4, strict=True)]
-    for k, seed in enumerate((5, 9)):
-        cap = write_capture(sample_head(seed), root / "caps" / f"subj{k}", poses, size=48, subject=f"subj{k}")
-        for v in cap.views:
-            m = v.load_labels()
-            if abs(cap.pose_of(v).yaw) > 45:
-                m[np.isin(m, [7, 8])] = 1
-            write_png(root / "masks" / f"{v.id}.png", m)
-    return root / "caps", root / "masks"
+    return noisy_synthetic_captures(tmp_path_factory.mktemp("genray"))
 
 
 @pytest.fixture(scope="module")
