@@ -80,6 +80,17 @@ def _grads(fn, params, weights):
     return (img.detach(), alpha.detach(), depth.detach()), [p.grad.clone() for p in params]
 
 
+def _assert_matches_reference(params, viewmat, K, w, h, weights, tol=1e-5):
+    """Images and every parameter's gradient equal the gsplat-reference path's; returns its outputs."""
+    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, w, h, backend="torch"), params, weights)
+    ref, g_ref = _grads(lambda: reference(*params, viewmat, K, w, h), params, weights)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    for name, a, b in zip(("means", "quats", "scales", "opacities", "colors"), g_ours, g_ref, strict=True):
+        assert (a - b).abs().max() / b.abs().max().clamp_min(1.0) <= tol, name
+    return ref
+
+
 @pytest.mark.parametrize("channels", [1, 3, 19])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_matches_gsplat_reference(channels, dtype):
@@ -91,15 +102,8 @@ def test_matches_gsplat_reference(channels, dtype):
         torch.randn(H, W, generator=g).to(dtype),
         torch.randn(H, W, generator=g).to(dtype) * 0.1,
     ]
-    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, W, H, backend="torch"), params, weights)
-    ref, g_ref = _grads(lambda: reference(*params, viewmat, K, W, H), params, weights)
+    ref = _assert_matches_reference(params, viewmat, K, W, H, weights, 1e-5 if dtype == torch.float64 else 1e-4)
     assert ref[1].max() > 0.5, "scene should be visible"
-    tol = 1e-5 if dtype == torch.float64 else 1e-4
-    for a, b in zip(ours, ref, strict=True):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-    for name, a, b in zip(("means", "quats", "scales", "opacities", "colors"), g_ours, g_ref, strict=True):
-        scale = b.abs().max().clamp_min(1.0)
-        assert (a - b).abs().max() / scale <= tol, name
 
 
 @pytest.mark.parametrize("chunks,cap", [((), 0), ((0.45,), 0), ((0.1, 0.3, 0.5, 0.7, 0.9), 0), ((0.45,), 400)])
@@ -115,13 +119,8 @@ def test_depth_chunks_with_opaque_pixels(chunks, cap, monkeypatch):
     params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
     g = torch.Generator().manual_seed(6)
     weights = [torch.randn(s, generator=g).double() for s in ((3, H, W), (H, W), (H, W))]
-    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, W, H, backend="torch"), params, weights)
-    ref, g_ref = _grads(lambda: reference(*params, viewmat, K, W, H), params, weights)
+    ref = _assert_matches_reference(params, viewmat, K, W, H, weights)
     assert (ref[1] > 1 - 1e-3).sum() > 100, "the scene should make many pixels stop"
-    for a, b in zip(ours, ref, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-    for name, a, b in zip(("means", "quats", "scales", "opacities", "colors"), g_ours, g_ref, strict=True):
-        assert (a - b).abs().max() / b.abs().max().clamp_min(1.0) <= 1e-5, name
 
 
 def test_large_image_uses_wide_sort_keys():
@@ -131,12 +130,7 @@ def test_large_image_uses_wide_sort_keys():
     K = intrinsics(w, h, 50.0).double()
     params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
     weights = [torch.randn(s, generator=torch.Generator().manual_seed(8)).double() for s in ((2, h, w), (h, w), (h, w))]
-    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, w, h, backend="torch"), params, weights)
-    ref, g_ref = _grads(lambda: reference(*params, viewmat, K, w, h), params, weights)
-    for a, b in zip(ours, ref, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-    for name, a, b in zip(("means", "quats", "scales", "opacities", "colors"), g_ours, g_ref, strict=True):
-        assert (a - b).abs().max() / b.abs().max().clamp_min(1.0) <= 1e-5, name
+    _assert_matches_reference(params, viewmat, K, w, h, weights)
 
 
 def test_background_and_sh_against_reference():
