@@ -7,7 +7,6 @@ options into a TrainConfig or a call; errors are FacebenchErrors raised by the l
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -16,11 +15,6 @@ from typing import Annotated
 import typer
 
 from facebench.errors import InvalidConfig
-
-# Must be set before torch loads OpenMP. Spinning OpenMP threads starve when other processes hold the
-# cores: on a shared 2-core machine (load ≈ 7) 2-thread BiSeNet steps ran 10-100× slower than with
-# passive waiting. Override by setting the variable yourself.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def train_command(
