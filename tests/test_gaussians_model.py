@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
@@ -137,20 +138,45 @@ def test_forced_gsplat_without_cuda_is_a_user_error():
         choose_backend(torch.device("cpu"), "vulkan")  # type: ignore[arg-type]
 
 
+def _tiny_render(**kw):
+    return rasterize(
+        torch.zeros(1, 3), torch.tensor([[1.0, 0, 0, 0]]), torch.ones(1, 3), torch.ones(1), torch.ones(1, 3),
+        torch.eye(4), torch.eye(3), 4, 4, **kw,
+    )  # fmt: skip
+
+
 def test_backend_choice_is_logged(caplog):
+    """auto on a CPU: the C++ compositor when it builds (always, where a compiler exists), else torch."""
+    from generators.gaussians.native_build import _compiler
+    from generators.gaussians.native_composite import native_available
+
     with caplog.at_level(logging.DEBUG, logger="generators.gaussians.rasterize"):
-        rasterize(
-            torch.zeros(1, 3),
-            torch.tensor([[1.0, 0, 0, 0]]),
-            torch.ones(1, 3),
-            torch.ones(1),
-            torch.ones(1, 3),
-            torch.eye(4),
-            torch.eye(3),
-            4,
-            4,
-        )
-    assert any("backend torch" in r.getMessage() for r in caplog.records)
+        _tiny_render()
+    expected = "cpp" if _compiler() is not None else "torch"
+    assert native_available() == (expected == "cpp")
+    assert any(f"backend {expected} (asked auto)" in r.getMessage() for r in caplog.records)
+    assert choose_backend(torch.device("cpu"), "torch") == "torch"
+
+
+def test_without_the_cpp_kernel_auto_falls_back_and_forcing_it_is_one_clear_error():
+    """FACEBENCH_NATIVE=0 (or no compiler): auto renders with torch; backend='cpp' names the reason."""
+    code = (
+        "import logging, torch\n"
+        "from facebench.errors import BackendUnavailable\n"
+        "from generators.gaussians import rasterize, choose_backend\n"
+        "assert choose_backend(torch.device('cpu')) == 'torch'\n"
+        "args = (torch.zeros(1, 3), torch.tensor([[1.0, 0, 0, 0]]), torch.ones(1, 3), torch.ones(1),\n"
+        "        torch.ones(1, 3), torch.eye(4), torch.eye(3), 4, 4)\n"
+        "rasterize(*args)\n"
+        "try:\n"
+        "    rasterize(*args, backend='cpp')\n"
+        "except BackendUnavailable as e:\n"
+        "    print('refused:', e)\n"
+    )
+    env = {**os.environ, "FACEBENCH_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "refused:" in out.stdout and "FACEBENCH_NATIVE=0" in out.stdout
 
 
 def test_cpu_path_never_touches_gsplat():

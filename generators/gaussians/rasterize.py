@@ -1,4 +1,9 @@
-"""One entry point, ``rasterize()``: gsplat's CUDA kernels on a GPU, facebench's own torch path on a CPU."""
+"""One entry point, ``rasterize()``: gsplat's CUDA kernels on a GPU, facebench's own code on a CPU.
+
+On a CPU the projection is torch (autograd) and the compositing is either the C++ kernel ("cpp",
+built on first use with the system compiler) or the pure-torch pair compositor ("torch"), which needs
+nothing but torch. "auto" takes gsplat for CUDA tensors, else "cpp" when it builds, else "torch".
+"""
 
 from __future__ import annotations
 
@@ -13,20 +18,30 @@ from facebench.errors import BackendUnavailable
 
 from ._malloc import tune_malloc
 from .composite import composite
+from .native_build import unavailable_reason
+from .native_composite import native_available, native_composite
 from .project import project
 from .sh import eval_sh
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["auto", "torch", "gsplat"]
+Backend = Literal["auto", "torch", "cpp", "gsplat"]
+Chosen = Literal["torch", "cpp", "gsplat"]
 
 
-def choose_backend(device: torch.device, backend: Backend = "auto") -> Literal["torch", "gsplat"]:
+def choose_backend(device: torch.device, backend: Backend = "auto") -> Chosen:
     """Pick the backend for tensors on ``device``; never touches gsplat's CUDA extension on a CPU."""
-    if backend not in ("auto", "torch", "gsplat"):
-        raise BackendUnavailable(f"unknown rasterizer backend {backend!r}", hint="use auto, torch or gsplat")
+    if backend not in ("auto", "torch", "cpp", "gsplat"):
+        raise BackendUnavailable(f"unknown rasterizer backend {backend!r}", hint="use auto, torch, cpp or gsplat")
     if backend == "torch":
         return "torch"
+    if backend == "cpp":
+        if device.type != "cpu":
+            raise BackendUnavailable(f"the C++ compositor needs CPU tensors, got tensors on {device}")
+        if not native_available():
+            raise BackendUnavailable(f"the C++ compositor is unavailable: {unavailable_reason()}",
+                                     hint="use backend='torch' (pure torch, no compiler needed)")
+        return "cpp"
     cuda = device.type == "cuda" and torch.cuda.is_available()
     if backend == "gsplat" and not cuda:
         raise BackendUnavailable(
@@ -37,7 +52,9 @@ def choose_backend(device: torch.device, backend: Backend = "auto") -> Literal["
     if cuda and backend == "auto" and importlib.util.find_spec("gsplat") is None:
         log.info("CUDA tensors but gsplat is not installed: using the torch rasterizer")
         return "torch"
-    return "gsplat" if cuda else "torch"
+    if cuda:
+        return "gsplat"
+    return "cpp" if device.type == "cpu" and native_available() else "torch"
 
 
 def rasterize(
@@ -79,8 +96,10 @@ def rasterize(
         near_plane, far_plane: camera-space z range; Gaussians outside are culled.
         eps2d: low-pass added to the 2D covariance in px² (0.3, as in 3DGS and gsplat "classic").
         alpha_max: per-Gaussian alpha clamp; 0.999 is gsplat's value (the 3DGS paper's code uses 0.99).
-        backend: "auto" (gsplat for CUDA tensors, torch otherwise), "torch" or "gsplat".
-        use_compile: torch backend only: run the per-pair arithmetic through ``torch.compile``
+        backend: "auto" (gsplat for CUDA tensors; on a CPU "cpp" if it builds, else "torch"), "torch",
+            "cpp" or "gsplat".
+        use_compile: CPU backends: run the projection (and, for "torch", the per-pair arithmetic)
+            through ``torch.compile``
             (needs a C++ compiler; the first call per process compiles for ~20 s).
         return_meta: also return a dict with ``means2d [N, 2]`` (its ``.grad`` is kept, for
             densification), ``radii [N, 2]``, ``depths [N]`` and ``backend``.
@@ -133,6 +152,7 @@ def rasterize(
             eps2d,
             alpha_max,
             use_compile,
+            chosen,
         )
     return out if return_meta else out[:3]
 
@@ -166,6 +186,7 @@ def _rasterize_torch(
     eps2d,
     alpha_max,
     use_compile,
+    compositor="torch",
 ):
     tune_malloc()
     proj = _projector(use_compile)(
@@ -185,13 +206,15 @@ def _rasterize_torch(
     d = feats.shape[1]
     take = lambda x: torch.index_select(x, 0, sel)  # noqa: E731  (faster than x[sel], also backward)
     feats = torch.cat([feats, take(proj.depths)[:, None].to(feats.dtype)], 1)
-    img, alpha = composite(
-        take(proj.means2d), take(proj.conics), take(opacities), feats, width, height, alpha_max, use_compile
-    )
+    screen = take(proj.means2d), take(proj.conics), take(opacities), feats, width, height, alpha_max
+    if compositor == "cpp":
+        img, alpha = native_composite(*screen)
+    else:
+        img, alpha = composite(*screen, use_compile)
     image, depth = img[:, :d], img[:, d]
     if background is not None:
         image = image + (1.0 - alpha)[:, None] * background
-    meta = {"means2d": proj.means2d, "radii": proj.radii, "depths": proj.depths, "backend": "torch"}
+    meta = {"means2d": proj.means2d, "radii": proj.radii, "depths": proj.depths, "backend": compositor}
     return image.T.reshape(d, height, width), alpha.reshape(height, width), depth.reshape(height, width), meta
 
 
