@@ -1,4 +1,4 @@
-"""Build and load the C++ compositor (``csrc/composite.cpp``) once per machine, through ctypes.
+"""Build and load the C++ kernels (``csrc/composite.cpp``: compositing and projection) once per machine, through ctypes.
 
 Why ctypes and a plain C ABI rather than a torch extension: the kernel needs no Python or torch
 headers, so it compiles in about a second with the system C++ compiler, instead of ~40 s for
@@ -22,7 +22,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "composite.cpp"
-ABI_VERSION = 1
+ABI_VERSION = 2
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", "-fopenmp-simd")
 _loaded: list[ctypes.CDLL | None] = []
 _reason: list[str] = []
@@ -97,3 +97,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.fb_composite_forward.restype = None
     lib.fb_composite_backward.argtypes = [*scene, p, p, p, p, p, p, i32]
     lib.fb_composite_backward.restype = None
+    proj = [i32, p, p, p, i64, p, p, i32, i32, f64, f64, f64]
+    lib.fb_project_forward.argtypes = [*proj, p, p, p, p, p]
+    lib.fb_project_forward.restype = None
+    lib.fb_project_backward.argtypes = [*proj, p, p, p, p, p, p]
+    lib.fb_project_backward.restype = None

@@ -1,8 +1,9 @@
 """One entry point, ``rasterize()``: gsplat's CUDA kernels on a GPU, facebench's own code on a CPU.
 
-On a CPU the projection is torch (autograd) and the compositing is either the C++ kernel ("cpp",
-built on first use with the system compiler) or the pure-torch pair compositor ("torch"), which needs
-nothing but torch. "auto" takes gsplat for CUDA tensors, else "cpp" when it builds, else "torch".
+On a CPU either both steps run as C++ kernels with hand-written backwards ("cpp", built on first use
+with the system compiler), or the projection is torch autograd and the compositing the pure-torch pair
+compositor ("torch"), which needs nothing but torch. "auto" takes gsplat for CUDA tensors, else "cpp"
+when it builds, else "torch".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._malloc import tune_malloc
 from .composite import composite
 from .native_build import unavailable_reason
 from .native_composite import native_available, native_composite
+from .native_project import native_project
 from .project import project
 from .sh import eval_sh
 
@@ -189,9 +191,10 @@ def _rasterize_torch(
     compositor="torch",
 ):
     tune_malloc()
-    proj = _projector(use_compile)(
-        means, quats, scales, viewmat, K, width, height, eps2d, near_plane, far_plane
-    )
+    project_fn = _projector(use_compile)
+    if compositor == "cpp" and not (viewmat.requires_grad or K.requires_grad):
+        project_fn = native_project  # hand-written backward; a camera that needs gradients stays on autograd
+    proj = project_fn(means, quats, scales, viewmat, K, width, height, eps2d, near_plane, far_plane)
     if proj.means2d.requires_grad:
         proj.means2d.retain_grad()
     with torch.no_grad():

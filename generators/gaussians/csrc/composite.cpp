@@ -285,6 +285,199 @@ void backward(const Scene<T>& s, const T* d_image, const T* d_alpha, T* d_means2
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// EWA projection (project.py's rules) with its hand-written backward. O(N), one Gaussian at a time.
+
+struct Camera {
+  double R[3][3], t[3], K[2][3];  // world-to-camera rotation and translation; first two rows of K
+  double xlo, xhi, ylo, yhi;      // clamp of x/z and y/z for the Jacobian (1.3x the field of view)
+  int W, H;
+  double eps2d, near_plane, far_plane;
+};
+
+Camera camera(const double* viewmat, const double* K, int W, int H, double eps2d, double near_plane,
+              double far_plane) {
+  Camera c;
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) c.R[i][j] = viewmat[4 * i + j];
+    c.t[i] = viewmat[4 * i + 3];
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) c.K[i][j] = K[3 * i + j];
+  const double fx = K[0], fy = K[4], cx = K[2], cy = K[5];
+  const double tan_x = 0.5 * W / fx, tan_y = 0.5 * H / fy;
+  c.xlo = -(cx / fx + 0.3 * tan_x);
+  c.xhi = (W - cx) / fx + 0.3 * tan_x;
+  c.ylo = -(cy / fy + 0.3 * tan_y);
+  c.yhi = (H - cy) / fy + 0.3 * tan_y;
+  c.W = W;
+  c.H = H;
+  c.eps2d = eps2d;
+  c.near_plane = near_plane;
+  c.far_plane = far_plane;
+  return c;
+}
+
+// Everything the backward needs of one Gaussian, recomputed from the inputs (cheap, O(1)).
+template <typename T>
+struct ProjState {
+  T qn[4], qnorm, Rq[3][3], m[3][3], mc[3], u, v, tmat[2][3], tm[2][3], sxx, syy, sxy, det;
+  bool u_in, v_in, det_in;
+};
+
+template <typename T>
+ProjState<T> proj_state(const Camera& c, const T* mean, const T* quat, const T* scale) {
+  ProjState<T> st;
+  T n2 = 0;
+  for (int i = 0; i < 4; ++i) n2 += quat[i] * quat[i];
+  st.qnorm = std::max(std::sqrt(n2), T(1e-12));
+  for (int i = 0; i < 4; ++i) st.qn[i] = quat[i] / st.qnorm;
+  const T w = st.qn[0], x = st.qn[1], y = st.qn[2], z = st.qn[3];
+  const T R[3][3] = {{1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)},
+                     {2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)},
+                     {2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)}};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      st.Rq[i][j] = R[i][j];
+      st.m[i][j] = R[i][j] * scale[j];
+    }
+  for (int i = 0; i < 3; ++i)
+    st.mc[i] = (T)c.R[i][0] * mean[0] + (T)c.R[i][1] * mean[1] + (T)c.R[i][2] * mean[2] + (T)c.t[i];
+  const T tz = st.mc[2];
+  const T ux = st.mc[0] / tz, vy = st.mc[1] / tz;
+  st.u_in = ux >= (T)c.xlo && ux <= (T)c.xhi;
+  st.v_in = vy >= (T)c.ylo && vy <= (T)c.yhi;
+  st.u = std::min(std::max(ux, (T)c.xlo), (T)c.xhi);
+  st.v = std::min(std::max(vy, (T)c.ylo), (T)c.yhi);
+  const T a0 = (T)c.K[0][0] / tz, a1 = (T)c.K[1][1] / tz;
+  for (int j = 0; j < 3; ++j) {
+    st.tmat[0][j] = a0 * ((T)c.R[0][j] - st.u * (T)c.R[2][j]);
+    st.tmat[1][j] = a1 * ((T)c.R[1][j] - st.v * (T)c.R[2][j]);
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j)
+      st.tm[i][j] = st.tmat[i][0] * st.m[0][j] + st.tmat[i][1] * st.m[1][j] + st.tmat[i][2] * st.m[2][j];
+  st.sxx = st.tm[0][0] * st.tm[0][0] + st.tm[0][1] * st.tm[0][1] + st.tm[0][2] * st.tm[0][2] + (T)c.eps2d;
+  st.syy = st.tm[1][0] * st.tm[1][0] + st.tm[1][1] * st.tm[1][1] + st.tm[1][2] * st.tm[1][2] + (T)c.eps2d;
+  st.sxy = st.tm[0][0] * st.tm[1][0] + st.tm[0][1] * st.tm[1][1] + st.tm[0][2] * st.tm[1][2];
+  const T det = st.sxx * st.syy - st.sxy * st.sxy;
+  st.det_in = det >= T(1e-10);
+  st.det = std::max(det, T(1e-10));
+  return st;
+}
+
+template <typename T>
+void project_forward(const Camera& c, const T* means, const T* quats, const T* scales, int64_t N, T* means2d,
+                     T* conics, T* depths, int32_t* radii, T* means_cam) {
+  for (int64_t g = 0; g < N; ++g) {
+    const ProjState<T> st = proj_state(c, means + 3 * g, quats + 4 * g, scales + 3 * g);
+    const T tz = st.mc[2];
+    conics[3 * g] = st.syy / st.det;
+    conics[3 * g + 1] = -st.sxy / st.det;
+    conics[3 * g + 2] = st.sxx / st.det;
+    for (int i = 0; i < 2; ++i)
+      means2d[2 * g + i] = ((T)c.K[i][0] * st.mc[0] + (T)c.K[i][1] * st.mc[1] + (T)c.K[i][2] * tz) / tz;
+    depths[g] = tz;
+    for (int i = 0; i < 3; ++i) means_cam[3 * g + i] = st.mc[i];
+    // culling and radii (3.33 sigma), as project.py
+    const T rx = std::ceil((T)3.33 * std::sqrt(st.sxx)), ry = std::ceil((T)3.33 * std::sqrt(st.syy));
+    const T mx = means2d[2 * g], my = means2d[2 * g + 1];
+    const bool ok = (st.sxx * st.syy - st.sxy * st.sxy > 0) && tz > (T)c.near_plane && tz < (T)c.far_plane &&
+                    mx + rx > 0 && mx - rx < (T)c.W && my + ry > 0 && my - ry < (T)c.H;
+    radii[2 * g] = ok ? (int32_t)std::min(rx, T(1e9)) : 0;
+    radii[2 * g + 1] = ok ? (int32_t)std::min(ry, T(1e9)) : 0;
+  }
+}
+
+template <typename T>
+void project_backward(const Camera& c, const T* means, const T* quats, const T* scales, int64_t N,
+                      const T* d_means2d, const T* d_conics, const T* d_depths, T* d_means, T* d_quats,
+                      T* d_scales) {
+  for (int64_t g = 0; g < N; ++g) {
+    bool any = d_depths[g] != 0 || d_means2d[2 * g] != 0 || d_means2d[2 * g + 1] != 0;
+    for (int i = 0; i < 3; ++i) any = any || d_conics[3 * g + i] != 0;
+    if (!any) {  // culled or unseen: zero, without evaluating a projection that may divide by z = 0
+      for (int i = 0; i < 3; ++i) d_means[3 * g + i] = d_scales[3 * g + i] = 0;
+      for (int i = 0; i < 4; ++i) d_quats[4 * g + i] = 0;
+      continue;
+    }
+    const ProjState<T> st = proj_state(c, means + 3 * g, quats + 4 * g, scales + 3 * g);
+    const T tz = st.mc[2], det = st.det;
+    const T gA = d_conics[3 * g], gB = d_conics[3 * g + 1], gC = d_conics[3 * g + 2];
+    // conic = (syy, -sxy, sxx) / det
+    T dsxx = gC / det, dsyy = gA / det, dsxy = -gB / det;
+    if (st.det_in) {
+      const T ddet = -(gA * st.syy - gB * st.sxy + gC * st.sxx) / (det * det);
+      dsxx += ddet * st.syy;
+      dsyy += ddet * st.sxx;
+      dsxy += ddet * (-2 * st.sxy);
+    }
+    T dtm[2][3];
+    for (int j = 0; j < 3; ++j) {
+      dtm[0][j] = 2 * dsxx * st.tm[0][j] + dsxy * st.tm[1][j];
+      dtm[1][j] = 2 * dsyy * st.tm[1][j] + dsxy * st.tm[0][j];
+    }
+    // tm = tmat m
+    T dtmat[2][3], dm[3][3];
+    for (int i = 0; i < 2; ++i)
+      for (int k = 0; k < 3; ++k) dtmat[i][k] = dtm[i][0] * st.m[k][0] + dtm[i][1] * st.m[k][1] + dtm[i][2] * st.m[k][2];
+    for (int k = 0; k < 3; ++k)
+      for (int j = 0; j < 3; ++j) dm[k][j] = st.tmat[0][k] * dtm[0][j] + st.tmat[1][k] * dtm[1][j];
+    // m = Rq diag(scale)
+    T G[3][3];
+    for (int j = 0; j < 3; ++j) {
+      T ds = 0;
+      for (int i = 0; i < 3; ++i) {
+        G[i][j] = dm[i][j] * scales[3 * g + j];
+        ds += dm[i][j] * st.Rq[i][j];
+      }
+      d_scales[3 * g + j] = ds;
+    }
+    // rotation matrix of the normalised quaternion, then the normalisation
+    const T w = st.qn[0], x = st.qn[1], y = st.qn[2], z = st.qn[3];
+    T dq[4];
+    dq[0] = 2 * (-z * G[0][1] + y * G[0][2] + z * G[1][0] - x * G[1][2] - y * G[2][0] + x * G[2][1]);
+    dq[1] = 2 * (y * G[0][1] + z * G[0][2] + y * G[1][0] - 2 * x * G[1][1] - w * G[1][2] + z * G[2][0] +
+                 w * G[2][1] - 2 * x * G[2][2]);
+    dq[2] = 2 * (-2 * y * G[0][0] + x * G[0][1] + w * G[0][2] + x * G[1][0] + z * G[1][2] - w * G[2][0] +
+                 z * G[2][1] - 2 * y * G[2][2]);
+    dq[3] = 2 * (-2 * z * G[0][0] - w * G[0][1] + x * G[0][2] + w * G[1][0] - 2 * z * G[1][1] + y * G[1][2] +
+                 x * G[2][0] + y * G[2][1]);
+    const T qd = dq[0] * w + dq[1] * x + dq[2] * y + dq[3] * z;
+    for (int i = 0; i < 4; ++i) d_quats[4 * g + i] = (dq[i] - st.qn[i] * qd) / st.qnorm;
+    // tmat rows: a0 (R0 - u R2), a1 (R1 - v R2), a0 = fx / tz, a1 = fy / tz
+    const T a0 = (T)c.K[0][0] / tz, a1 = (T)c.K[1][1] / tz;
+    T da0 = 0, da1 = 0, du = 0, dv = 0;
+    for (int j = 0; j < 3; ++j) {
+      da0 += dtmat[0][j] * ((T)c.R[0][j] - st.u * (T)c.R[2][j]);
+      da1 += dtmat[1][j] * ((T)c.R[1][j] - st.v * (T)c.R[2][j]);
+      du -= a0 * dtmat[0][j] * (T)c.R[2][j];
+      dv -= a1 * dtmat[1][j] * (T)c.R[2][j];
+    }
+    T dmc[3] = {0, 0, d_depths[g]};
+    dmc[2] -= (da0 * (T)c.K[0][0] + da1 * (T)c.K[1][1]) / (tz * tz);
+    if (st.u_in) {
+      dmc[0] += du / tz;
+      dmc[2] -= du * st.mc[0] / (tz * tz);
+    }
+    if (st.v_in) {
+      dmc[1] += dv / tz;
+      dmc[2] -= dv * st.mc[1] / (tz * tz);
+    }
+    // means2d = K[:2] mc / tz
+    for (int i = 0; i < 2; ++i) {
+      const T gi = d_means2d[2 * g + i];
+      const T num = (T)c.K[i][0] * st.mc[0] + (T)c.K[i][1] * st.mc[1] + (T)c.K[i][2] * tz;
+      dmc[0] += gi * (T)c.K[i][0] / tz;
+      dmc[1] += gi * (T)c.K[i][1] / tz;
+      dmc[2] += gi * ((T)c.K[i][2] / tz - num / (tz * tz));
+    }
+    // mc = R mean + t
+    for (int j = 0; j < 3; ++j)
+      d_means[3 * g + j] = (T)c.R[0][j] * dmc[0] + (T)c.R[1][j] * dmc[1] + (T)c.R[2][j] * dmc[2];
+  }
+}
+
 template <typename T>
 Scene<T> scene(const void* means2d, const void* conics, const void* opac, const void* colors, int64_t M, int64_t D,
                int W, int H, double alpha_max) {
@@ -317,7 +510,7 @@ void backward_any(const Scene<T>& s, const T* d_image, const T* d_alpha, T* d_me
 extern "C" {
 
 // ABI version: the Python loader refuses a library whose version differs.
-int fb_composite_version() { return 1; }
+int fb_composite_version() { return 2; }
 
 // double_precision: 0 = float32 buffers, 1 = float64. Outputs: image [H*W, D], t_final [H*W].
 void fb_composite_forward(int double_precision, const void* means2d, const void* conics, const void* opac,
@@ -345,6 +538,37 @@ void fb_composite_backward(int double_precision, const void* means2d, const void
     backward_any(scene<float>(means2d, conics, opac, colors, M, D, W, H, alpha_max), (const float*)d_image,
              (const float*)d_alpha, (float*)d_means2d, (float*)d_conics, (float*)d_opac, (float*)d_colors,
              n_threads);
+  }
+}
+
+// Projection: viewmat [4,4] and K [3,3] are float64 here; the per-Gaussian buffers follow double_precision.
+void fb_project_forward(int double_precision, const void* means, const void* quats, const void* scales, int64_t N,
+                        const double* viewmat, const double* K, int W, int H, double eps2d, double near_plane,
+                        double far_plane, void* means2d, void* conics, void* depths, int32_t* radii,
+                        void* means_cam) {
+  const Camera c = camera(viewmat, K, W, H, eps2d, near_plane, far_plane);
+  if (double_precision) {
+    project_forward(c, (const double*)means, (const double*)quats, (const double*)scales, N, (double*)means2d,
+                    (double*)conics, (double*)depths, radii, (double*)means_cam);
+  } else {
+    project_forward(c, (const float*)means, (const float*)quats, (const float*)scales, N, (float*)means2d,
+                    (float*)conics, (float*)depths, radii, (float*)means_cam);
+  }
+}
+
+void fb_project_backward(int double_precision, const void* means, const void* quats, const void* scales, int64_t N,
+                         const double* viewmat, const double* K, int W, int H, double eps2d, double near_plane,
+                         double far_plane, const void* d_means2d, const void* d_conics, const void* d_depths,
+                         void* d_means, void* d_quats, void* d_scales) {
+  const Camera c = camera(viewmat, K, W, H, eps2d, near_plane, far_plane);
+  if (double_precision) {
+    project_backward(c, (const double*)means, (const double*)quats, (const double*)scales, N,
+                     (const double*)d_means2d, (const double*)d_conics, (const double*)d_depths, (double*)d_means,
+                     (double*)d_quats, (double*)d_scales);
+  } else {
+    project_backward(c, (const float*)means, (const float*)quats, (const float*)scales, N, (const float*)d_means2d,
+                     (const float*)d_conics, (const float*)d_depths, (float*)d_means, (float*)d_quats,
+                     (float*)d_scales);
   }
 }
 }
