@@ -141,6 +141,8 @@ def generate(
                                                      "(default: start a local one).")] = None,
     cpus_per_subject: Annotated[int, typer.Option(help="CPUs reserved by each Ray task.")] = 1,
     max_retries: Annotated[int, typer.Option(help="Ray retries of a subject whose worker died or raised.")] = 2,
+    renderer: Annotated[str, typer.Option(help="Gaussian rasterizer: auto (C++ kernels where a compiler "
+                                               "exists, else torch) | cpp | torch.")] = "auto",
 ) -> None:
     """Refine a parser's labels through dual 3D Gaussian splatting into a pose-diverse dataset.
 
@@ -153,7 +155,8 @@ def generate(
     run_generate(captures=captures or [], out=out, parser=parser, masks=masks, subjects=subjects, views=views,
                  input_size=input_size, new_views=new_views, size=size, variant=variant, rgb_steps=rgb_steps,
                  label_steps=label_steps, cleanup=cleanup, seed=seed, workers=workers, echo=typer.echo,
-                 backend=backend, address=address, cpus_per_subject=cpus_per_subject, max_retries=max_retries)
+                 backend=backend, address=address, cpus_per_subject=cpus_per_subject, max_retries=max_retries,
+                 renderer=renderer)
 
 
 @app.command()

@@ -83,7 +83,7 @@ def seeds_for(n: int, seed: int) -> list[int]:
 
 
 def refine_config(*, variant: str, rgb_steps: int, label_steps: int, new_views: int, size: int, seed: int,
-                  cleanup: bool):
+                  cleanup: bool, renderer: str = "auto"):
     """The RefineConfig that ``generate`` builds from its options (one place, so library callers match it)."""
     from generators.refine.lift import LiftConfig
     from generators.refine.postprocess import CleanupConfig
@@ -91,7 +91,7 @@ def refine_config(*, variant: str, rgb_steps: int, label_steps: int, new_views: 
     from generators.refine.views import ViewSampling
 
     return RefineConfig(
-        lift=LiftConfig(variant=variant, rgb_steps=rgb_steps, label_steps=label_steps, seed=seed),
+        lift=LiftConfig(variant=variant, rgb_steps=rgb_steps, label_steps=label_steps, seed=seed, backend=renderer),
         views=ViewSampling(n_views=new_views), out_size=size, seed=seed,
         cleanup=CleanupConfig() if cleanup else CleanupConfig(False, fill_holes=False, smooth=False,
                                                                sides_from_3d=False, confidence=False),
@@ -101,7 +101,8 @@ def refine_config(*, variant: str, rgb_steps: int, label_steps: int, new_views: 
 def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: Path | None, subjects: int,
                  views: int, input_size: int, new_views: int, size: int, variant: str, rgb_steps: int,
                  label_steps: int, cleanup: bool, seed: int, workers: int, echo, backend: str = "local",
-                 address: str | None = None, cpus_per_subject: int = 1, max_retries: int = 2) -> dict:
+                 address: str | None = None, cpus_per_subject: int = 1, max_retries: int = 2,
+                 renderer: str = "auto") -> dict:
     """The body of ``facebench generate``; returns the quality headline."""
     import json
     import shutil
@@ -114,6 +115,7 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
     from generators.refine.run import SubjectJob, assemble, finished_parts, load_evaluations, run_subjects
 
     ray_options = _ray_options(backend, address, cpus_per_subject, max_retries)
+    _check_renderer(renderer)
     if variant not in ("logits", "palette", "joint"):
         raise InvalidConfig(f"unknown --variant {variant!r}", hint="use logits, palette or joint")
     if workers < 1 or size < 16 or new_views < 1 or rgb_steps < 1 or label_steps < 0:
@@ -127,7 +129,7 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
     out = Path(out)
     work = out.parent / f".{out.name}.work"
     cfg = refine_config(variant=variant, rgb_steps=rgb_steps, label_steps=label_steps, new_views=new_views,
-                        size=size, seed=seed, cleanup=cleanup)
+                        size=size, seed=seed, cleanup=cleanup, renderer=renderer)
     recipe = {"refine": asdict(cfg), "parser": parser, "masks": str(masks) if masks else None,
               "captures": [str(c) for c in captures], "subjects": subjects, "views": views, "input_size": input_size}
     stamp = work / "config.json"
@@ -181,6 +183,18 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
         echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
              f"frontal change {head['f1_delta_frontal']:+.3f}")
     return head
+
+
+def _check_renderer(renderer: str) -> None:
+    """Fail before any work if a forced rasterizer cannot run here (generate fits on the CPU)."""
+    import torch
+
+    from generators.gaussians import choose_backend
+
+    if renderer not in ("auto", "cpp", "torch"):
+        raise InvalidConfig(f"unknown --renderer {renderer!r}",
+                            hint="use auto, cpp (C++ kernels) or torch (pure torch); generate fits on the CPU")
+    choose_backend(torch.device("cpu"), renderer)  # raises BackendUnavailable with the reason
 
 
 def _ray_options(backend: str, address: str | None, cpus_per_subject: int, max_retries: int):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -99,3 +102,14 @@ def test_bad_options(tmp_path):
     assert r.returncode == 2 and "unknown --variant 'magic'" in r.stderr
     r = run_cli("generate", str(tmp_path / "nope"), "--masks", str(tmp_path))
     assert r.returncode == 2 and "capture does not exist" in r.stderr
+    r = run_cli("generate", "--renderer", "gsplat", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "unknown --renderer 'gsplat'" in r.stderr and "CPU" in r.stderr
+
+
+def test_forced_renderer_that_cannot_run_is_one_line_before_any_work(tmp_path):
+    env = {**os.environ, "FACEBENCH_NATIVE": "0"}
+    r = subprocess.run([sys.executable, "-m", "facebench", "generate", "--renderer", "cpp", "--out",
+                        str(tmp_path / "o")], capture_output=True, text=True, timeout=300, env=env)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "FACEBENCH_NATIVE=0" in lines[0], r.stderr
+    assert not list(tmp_path.iterdir()), "nothing may be written before the check"
