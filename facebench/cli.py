@@ -141,8 +141,9 @@ def generate(
                                                      "(default: start a local one).")] = None,
     cpus_per_subject: Annotated[int, typer.Option(help="CPUs reserved by each Ray task.")] = 1,
     max_retries: Annotated[int, typer.Option(help="Ray retries of a subject whose worker died or raised.")] = 2,
-    renderer: Annotated[str, typer.Option(help="Gaussian rasterizer: auto (C++ kernels where a compiler "
-                                               "exists, else torch) | cpp | torch.")] = "auto",
+    renderer: Annotated[str, typer.Option(help="Gaussian rasterizer: auto (gsplat on a CUDA machine, else C++ "
+                                               "kernels where a compiler exists, else torch) | gsplat | cpp | "
+                                               "torch.")] = "auto",
 ) -> None:
     """Refine a parser's labels through dual 3D Gaussian splatting into a pose-diverse dataset.
 

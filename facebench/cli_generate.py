@@ -186,15 +186,14 @@ def run_generate(*, captures: list[Path], out: Path, parser: str | None, masks: 
 
 
 def _check_renderer(renderer: str) -> None:
-    """Fail before any work if a forced rasterizer cannot run here (generate fits on the CPU)."""
+    """Fail before any work if a forced rasterizer cannot run here (gsplat needs CUDA; cpp a compiler)."""
     import torch
 
     from generators.gaussians import choose_backend
 
-    if renderer not in ("auto", "cpp", "torch"):
-        raise InvalidConfig(f"unknown --renderer {renderer!r}",
-                            hint="use auto, cpp (C++ kernels) or torch (pure torch); generate fits on the CPU")
-    choose_backend(torch.device("cpu"), renderer)  # raises BackendUnavailable with the reason
+    if renderer not in ("auto", "cpp", "torch", "gsplat"):
+        raise InvalidConfig(f"unknown --renderer {renderer!r}", hint="use auto, cpp, torch or gsplat")
+    choose_backend(torch.device("cuda" if renderer == "gsplat" else "cpu"), renderer)  # raises with the reason
 
 
 def _ray_options(backend: str, address: str | None, cpus_per_subject: int, max_retries: int):

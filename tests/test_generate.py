@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 from conftest import noisy_synthetic_captures, run_cli
 
 from facebench.dataset import load, validate
@@ -102,8 +103,11 @@ def test_bad_options(tmp_path):
     assert r.returncode == 2 and "unknown --variant 'magic'" in r.stderr
     r = run_cli("generate", str(tmp_path / "nope"), "--masks", str(tmp_path))
     assert r.returncode == 2 and "capture does not exist" in r.stderr
-    r = run_cli("generate", "--renderer", "gsplat", "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "unknown --renderer 'gsplat'" in r.stderr and "CPU" in r.stderr
+    r = run_cli("generate", "--renderer", "vulkan", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "unknown --renderer 'vulkan'" in r.stderr
+    if not torch.cuda.is_available():
+        r = run_cli("generate", "--renderer", "gsplat", "--out", str(tmp_path / "o"))
+        assert r.returncode == 2 and "CUDA" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_forced_renderer_that_cannot_run_is_one_line_before_any_work(tmp_path):

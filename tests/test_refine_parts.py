@@ -113,3 +113,15 @@ def test_class_balance_weights_rare_parts_up_and_keeps_the_mean():
     assert w[4] > 1 > w[1] and w[1] < w[17]  # the one-pixel eye counts most, skin (most pixels) least
     counts = np.bincount(m[(m != 0) & (m != IGNORE)], minlength=FACEBENCH.num_classes)
     assert np.isclose((counts * w).sum() / counts.sum(), 1.0)  # same average weight per pixel as without
+
+
+def test_fit_device_follows_the_machine_and_the_renderer():
+    """auto: CUDA only when present and the rasterizer can use it (cpp is CPU-only); explicit wins."""
+    import torch
+
+    from generators.refine.lift import LiftConfig, fit_device
+
+    cuda = torch.cuda.is_available()
+    assert fit_device(LiftConfig()) == ("cuda" if cuda else "cpu")
+    assert fit_device(LiftConfig(backend="cpp")) == "cpu"
+    assert fit_device(LiftConfig(device="cpu", backend="gsplat")) == "cpu"

@@ -86,6 +86,11 @@ def load() -> ctypes.CDLL | None:
     return lib
 
 
+def ptr(x) -> int:
+    """The address ctypes passes for a contiguous CPU tensor."""
+    return x.data_ptr()
+
+
 def unavailable_reason() -> str:
     return _reason[0] if _reason else ""
 

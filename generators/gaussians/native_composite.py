@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from .native_build import load
+from .native_build import ptr as _ptr
 
 
 def native_available() -> bool:
@@ -19,10 +20,6 @@ def native_available() -> bool:
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
     """The kernel has float32 and float64 versions; half precisions run in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _ptr(x: Tensor) -> int:
-    return x.data_ptr()
 
 
 def _scene_args(means2d, conics, opacities, colors, width, height, alpha_max):

@@ -11,11 +11,8 @@ import torch
 from torch import Tensor
 
 from .native_build import load
+from .native_build import ptr as _ptr
 from .project import Projected
-
-
-def _ptr(x: Tensor) -> int:
-    return x.data_ptr()
 
 
 class NativeProject(torch.autograd.Function):

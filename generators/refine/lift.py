@@ -44,8 +44,16 @@ class LiftConfig:
     class_balance: float = 0.5  # CE weight ∝ class frequency^-power over the input masks (0 = off); tuned
     densify: DensifyConfig | None = field(default_factory=lambda: DensifyConfig())
     backend: str = "auto"
+    device: str = "auto"  # where the fits run; "auto": CUDA (gsplat) when present and the backend allows it
     seed: int = 0
     progress: bool = False
+
+
+def fit_device(cfg: LiftConfig) -> str:
+    """The fits' device. Fitted models come back on the CPU: everything after the fits is CPU code."""
+    if cfg.device != "auto":
+        return cfg.device
+    return "cuda" if torch.cuda.is_available() and cfg.backend in ("auto", "gsplat", "torch") else "cpu"
 
 
 @dataclass
@@ -79,8 +87,9 @@ def fit_rgb(inputs: list[LiftInput], cfg: LiftConfig, checkpoint_dir: str | None
         views.append(FitView(image=img, viewmat=v.viewmat, K=v.K, alpha=a))
     fc = FitConfig(steps=cfg.rgb_steps, seed=cfg.seed, num_init=cfg.num_init, sh_degree=cfg.sh_degree,
                    alpha_weight=cfg.alpha_weight, background=(0.0, 0.0, 0.0), densify=cfg.densify,
-                   holdout_every=0, checkpoint_dir=checkpoint_dir, progress=cfg.progress, backend=cfg.backend)
-    return fit(views, fc)
+                   holdout_every=0, checkpoint_dir=checkpoint_dir, progress=cfg.progress, backend=cfg.backend,
+                   device=fit_device(cfg))
+    return fit(views, fc).to("cpu")
 
 
 def class_weights(inputs: list[LiftInput], num_classes: int, power: float) -> np.ndarray | None:
@@ -131,14 +140,16 @@ def _weighted_ce(
 
 def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig) -> GaussianModel:
     """Stage 2 for ``logits`` and ``palette``: geometry and colours frozen, only per-Gaussian features learn."""
+    dev = fit_device(cfg)
     if cfg.variant == "palette":
-        pal = torch.from_numpy(labels.palette_array.astype(np.float32) / 255)
+        pal = torch.from_numpy(labels.palette_array.astype(np.float32) / 255).to(dev)
         init = rgb.with_features(3, names=["r", "g", "b"], fill=0.0)
     else:
         pal = None
         init = rgb.with_features(labels.num_classes, names=list(labels.names), fill=0.0)
     per_class = class_weights(inputs, labels.num_classes, cfg.class_balance)
-    targets = [(torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg, per_class)) for v in inputs]
+    targets = [(torch.from_numpy(v.mask.astype(np.int64)).to(dev), _ce_weights(v, cfg, per_class).to(dev))
+               for v in inputs]
     views = [FitView(image=None, viewmat=v.viewmat, K=v.K, labels=v.mask, extra={"i": i})
              for i, v in enumerate(inputs)]
 
@@ -153,20 +164,22 @@ def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cf
 
     fc = FitConfig(steps=cfg.label_steps, seed=cfg.seed + 1, target="features", trainable=("features",),
                    lr_features=0.05 if pal is None else 0.01, densify=None, holdout_every=0,
-                   progress=cfg.progress, backend=cfg.backend)
-    return fit(views, fc, init=init, loss_fn=loss)
+                   progress=cfg.progress, backend=cfg.backend, device=dev)
+    return fit(views, fc, init=init, loss_fn=loss).to("cpu")
 
 
 def fit_joint(inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig, ssim_weight: float = 0.2) -> GaussianModel:
     """Variant ``joint``: one model, RGB (L1 + D-SSIM) + alpha + weighted cross-entropy, every parameter free."""
     per_class = class_weights(inputs, labels.num_classes, cfg.class_balance)
+    dev = fit_device(cfg)
     targets = []
     views = []
     for i, v in enumerate(inputs):
         a = _alpha(v.mask)
         img = v.image.astype(np.float32) / 255 * a[..., None]
-        targets.append((torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(a),
-                        torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg, per_class)))
+        targets.append(tuple(t.to(dev) for t in (
+            torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(a),
+            torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg, per_class))))
         views.append(FitView(image=img, viewmat=v.viewmat, K=v.K, alpha=a, extra={"i": i}))
 
     def loss(r: Render, view: FitView, step: int) -> torch.Tensor:
@@ -177,5 +190,6 @@ def fit_joint(inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig, ssim_w
 
     fc = FitConfig(steps=cfg.rgb_steps, seed=cfg.seed, num_init=cfg.num_init, sh_degree=cfg.sh_degree,
                    num_features=labels.num_classes, target="both", background=(0.0, 0.0, 0.0),
-                   densify=cfg.densify, holdout_every=0, progress=cfg.progress, backend=cfg.backend)
-    return fit(views, fc, loss_fn=loss)
+                   densify=cfg.densify, holdout_every=0, progress=cfg.progress, backend=cfg.backend,
+                   device=dev)
+    return fit(views, fc, loss_fn=loss).to("cpu")
