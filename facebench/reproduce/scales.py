@@ -68,6 +68,7 @@ SCALES: dict[str, Scale] = {
     #   evaluate     5 × (960 images at ~10 img/s + ~15 s of report)                          ≈ 9 min
     #   report       bootstraps, figures, the qualitative grid (5 checkpoints × 5 images)       ≈ 1 min
     #   total ≈ 50 min idle; on a box as busy as the measurement above it would exceed 90 min.
+    #   Measured (docs/reproduce.md): 23.5 min on the idle 2 cores with the C++ rasterizer; 34 min partly loaded.
     "default": Scale(
         name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=400,
         label_steps=150, frontal_views=32, steps=800, batch_size=8, test_subjects=40, test_views=24,
