@@ -1,4 +1,5 @@
-// Front-to-back compositing of depth-sorted screen-space Gaussians on the CPU, forward and backward.
+// The CPU rasterizer's C++ kernels: front-to-back compositing of depth-sorted screen-space Gaussians,
+// and (further down) the EWA projection, each forward and backward.
 //
 // Why C++: the pure-torch compositor (composite.py) spends its time in dozens of whole-array passes
 // over ~10^6 (Gaussian, pixel) pairs; here each pair is touched once per pass, in cache, and 16x16
@@ -13,7 +14,7 @@
 // (tile, Gaussian) gradient slots; the slots are summed per Gaussian afterwards in a fixed order, so
 // results do not depend on the number of threads.
 //
-// Plain C ABI (called through ctypes): no Python or torch headers, so it compiles in about a second.
+// Plain C ABI (called through ctypes): no Python or torch headers, so it compiles in a few seconds.
 
 #include <algorithm>
 #include <atomic>
