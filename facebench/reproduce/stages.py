@@ -63,7 +63,6 @@ class Stages:
         self.echo(f"[done] {name}: {seconds:.0f} s")
         return final
 
-
     def recorded_seconds(self) -> dict[str, float | None]:
         """Seconds of every stage this run passed through, read back from the markers (so resumed runs count)."""
         return {name: json.loads((self.root / name / MARKER).read_text()).get("seconds") for name in self.order}

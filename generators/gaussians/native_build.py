@@ -86,6 +86,17 @@ def load() -> ctypes.CDLL | None:
     return lib
 
 
+def require() -> ctypes.CDLL:
+    """The library, or one clear ``BackendUnavailable`` saying why not (for callers that forced "cpp")."""
+    lib = load()
+    if lib is None:
+        from facebench.errors import BackendUnavailable
+
+        raise BackendUnavailable(f"the C++ compositor is unavailable: {unavailable_reason()}",
+                                 hint="use backend='torch' (pure torch, no compiler needed)")
+    return lib
+
+
 def ptr(x) -> int:
     """The address ctypes passes for a contiguous CPU tensor."""
     return x.data_ptr()

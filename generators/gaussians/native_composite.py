@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .native_build import load
+from .native_build import load, require
 from .native_build import ptr as _ptr
 
 
@@ -35,7 +35,7 @@ class NativeComposite(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, means2d, conics, opacities, colors, width: int, height: int, alpha_max: float):
-        lib = load()
+        lib = require()
         dtype = _work_dtype(colors.dtype)
         ins = [t.detach().to(dtype).contiguous() for t in (means2d, conics, opacities, colors)]
         hw = width * height
@@ -74,12 +74,6 @@ def native_composite(
 ) -> tuple[Tensor, Tensor]:
     """Composite ``M`` depth-sorted Gaussians into ``(image [H*W, D], alpha [H*W])`` on the CPU.
 
-    Same inputs, rules and outputs as ``composite.composite``; needs ``native_available()``.
+    Same inputs, rules and outputs as ``composite.composite``; raises ``BackendUnavailable`` without the library.
     """
-    if load() is None:
-        from facebench.errors import BackendUnavailable
-
-        from .native_build import unavailable_reason
-
-        raise BackendUnavailable(f"the C++ compositor is unavailable: {unavailable_reason()}", hint="use 'torch'")
     return NativeComposite.apply(means2d, conics, opacities, colors, width, height, alpha_max)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .native_build import load
+from .native_build import load, require
 from .native_build import ptr as _ptr
 from .project import Projected
 
@@ -29,7 +29,7 @@ class NativeProject(torch.autograd.Function):
         radii = torch.empty(n, 2, dtype=torch.int32)
         args = (int(dtype == torch.float64), *(_ptr(t) for t in ins), n, *(_ptr(t) for t in cam), width, height,
                 float(eps2d), float(near_plane), float(far_plane))  # fmt: skip
-        load().fb_project_forward(*args, _ptr(means2d), _ptr(conics), _ptr(depths), _ptr(radii), _ptr(means_cam))
+        require().fb_project_forward(*args, _ptr(means2d), _ptr(conics), _ptr(depths), _ptr(radii), _ptr(means_cam))
         ctx.save_for_backward(*ins, *cam)
         ctx.args = (width, height, float(eps2d), float(near_plane), float(far_plane))
         ctx.mark_non_differentiable(radii, means_cam)
@@ -65,7 +65,7 @@ def native_project(
     near_plane: float = 0.01,
     far_plane: float = 1e10,
 ) -> Projected:
-    """``project.project`` through the C++ kernel; needs the library (``native_available()``)."""
+    """``project.project`` through the C++ kernel; raises ``BackendUnavailable`` without the library."""
     means2d, conics, depths, radii, means_cam = NativeProject.apply(
         means, quats, scales, viewmat, K, width, height, eps2d, near_plane, far_plane
     )

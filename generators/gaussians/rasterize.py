@@ -19,7 +19,7 @@ from facebench.errors import BackendUnavailable
 
 from ._malloc import tune_malloc
 from .composite import composite
-from .native_build import unavailable_reason
+from .native_build import require
 from .native_composite import native_available, native_composite
 from .native_project import native_project
 from .project import project
@@ -40,9 +40,7 @@ def choose_backend(device: torch.device, backend: Backend = "auto") -> Chosen:
     if backend == "cpp":
         if device.type != "cpu":
             raise BackendUnavailable(f"the C++ compositor needs CPU tensors, got tensors on {device}")
-        if not native_available():
-            raise BackendUnavailable(f"the C++ compositor is unavailable: {unavailable_reason()}",
-                                     hint="use backend='torch' (pure torch, no compiler needed)")
+        require()  # raises BackendUnavailable with the reason
         return "cpp"
     cuda = device.type == "cuda" and torch.cuda.is_available()
     if backend == "gsplat" and not cuda:

@@ -44,7 +44,7 @@ class RefineConfig:
     side_margin: float = 0.01  # metres from the head's mid-plane before a side is certain
     alpha_min: float = 0.5
     # How a pixel's class is read off the label Gaussians: "probs" composites per-Gaussian class
-    # probabilities; "logits" composites the log-probabilities, as the cross-entropy saw them in training.
+    # probabilities; "logits" composites the raw per-Gaussian logits, as the cross-entropy saw them in training.
     label_render: str = "probs"
     seed: int = 0
 
