@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +22,10 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from facebench.errors import CheckpointError
+from facebench.files import atomic_write, json_dumps_strict
 
 FORMAT = "facebench-checkpoint/1"
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar", ".joblib"}
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling, then os.replace: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; checkpoints are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sha256(data: bytes) -> str:
@@ -151,7 +134,7 @@ def save_state(
         "bytes": len(data),
     }
     atomic_write(weights, data)
-    atomic_write(config_path, (json.dumps(cfg, indent=1, sort_keys=False) + "\n").encode())
+    atomic_write(config_path, json_dumps_strict(cfg, indent=1, sort_keys=False) + "\n")  # NaN metrics -> null
     return p
 
 

@@ -1,6 +1,6 @@
 """Command functions for ``facebench train``, ``facebench predict`` and ``facebench export-onnx``.
 
-Plain typer-annotated functions: facebench/cli.py registers them. No logic here beyond turning
+Plain typer-annotated functions: facebench/app/cli.py registers them. No logic here beyond turning
 options into a TrainConfig or a call; errors are FacebenchErrors raised by the library.
 """
 

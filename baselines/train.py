@@ -28,7 +28,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from baselines.augment import AugmentConfig, augment
-from baselines.checkpoint import atomic_write, load_state, load_weights, read_config, save_checkpoint, sha256
+from baselines.checkpoint import load_state, load_weights, read_config, save_checkpoint, sha256
 from baselines.data import PoseFilter, SplitTensors, load_split
 from baselines.loss import ohem_cross_entropy
 from baselines.models import build_model, model_memory_format, model_spec
@@ -37,6 +37,7 @@ from baselines.schedule import learning_rate, make_optimizer, set_learning_rate
 from baselines.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from facebench.dataset import FacebenchDataset
 from facebench.errors import CheckpointError, InvalidConfig
+from facebench.files import atomic_write, json_dumps_strict
 from facebench.labels import FACEBENCH
 from facebench.metrics import Evaluation
 from facebench.pose import pose_bin
@@ -229,7 +230,7 @@ def _save(out: Path, model, opt, cfg: TrainConfig, ds, revision, step: int, metr
         "config": {**asdict(cfg), "augment": asdict(cfg.augment)},
         "history": history,
     }
-    atomic_write(out / "train_state.json", (json.dumps(record, indent=1) + "\n").encode())
+    atomic_write(out / "train_state.json", json_dumps_strict(record, indent=1) + "\n")
 
 
 def _resume(out: Path, cfg: TrainConfig, model, opt) -> tuple[int, list[dict[str, Any]]]:

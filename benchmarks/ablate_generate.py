@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see facebench/cli.py
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see facebench/app/cli.py
 
 import argparse
-import dataclasses
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -27,22 +27,20 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--new-views", type=int, default=64)
     args = ap.parse_args()
-    from refine_rows import best, print_table, score
+    from refine_rows import base_config, best, print_table, score, synthetic_jobs
 
-    from facebench.cli_generate import refine_config, synthetic_captures
-    from generators.refine.postprocess import CleanupConfig
-    from generators.refine.run import SubjectJob
+    from generators.refine.variants import make_variant
 
     tmp = Path(tempfile.mkdtemp(prefix="ablate-"))
-    caps = synthetic_captures(tmp, 1, args.views, 128, args.seed, 1)
-    jobs = [SubjectJob(subject=p.name, capture=p) for p in caps]
+    base = base_config(args.seed, 1, args.views, args.new_views, args.rgb_steps, args.label_steps)
+    jobs = synthetic_jobs(tmp, base)
+    cleanups = {"all": replace(base.refine.cleanup, enabled=True),
+                "no-confidence": replace(base.refine.cleanup, enabled=True, confidence=False),
+                "off": base.refine.cleanup}
     rows = []
     for variant, cleanup_name in (("logits", "all"), ("logits", "no-confidence"), ("logits", "off"),
                                   ("palette", "off"), ("joint", "all"), ("joint", "no-confidence"), ("joint", "off")):
-        cfg = refine_config(variant=variant, rgb_steps=args.rgb_steps, label_steps=args.label_steps,
-                            new_views=args.new_views, size=256, seed=args.seed, cleanup=cleanup_name != "off")
-        if cleanup_name == "no-confidence":
-            cfg = dataclasses.replace(cfg, cleanup=CleanupConfig(confidence=False))
+        cfg = replace(base, refine=replace(base.refine, variant=make_variant(variant), cleanup=cleanups[cleanup_name]))
         figures = score(jobs, tmp / f"{variant}-{cleanup_name}", cfg)
         rows.append({"variant": variant, "cleanup": cleanup_name, **figures})
         print(json.dumps(rows[-1]), flush=True)

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generators.gaussians import FitConfig, FitView, fit  # noqa: E402
+from generators.gaussians.fit import FitConfig, FitView, fit  # noqa: E402
 
 
 def head_views(subject: int, n_train: int, n_eval: int, size: int):

@@ -120,7 +120,7 @@ def worker(case: dict) -> dict:
 
     if case.get("threads"):
         torch.set_num_threads(case["threads"])
-    from generators.gaussians import rasterize
+    from generators.gaussians.rasterize import rasterize
 
     params, view, K = _scene(case)
     size = case["size"]

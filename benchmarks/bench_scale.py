@@ -31,7 +31,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("RAY_worker_niceness", "0")
 
 VIEWS, INPUT_SIZE = 16, 64
-REFINE = dict(variant="logits", rgb_steps=150, label_steps=40, new_views=8, size=64, seed=0, cleanup=True)
+RGB_STEPS, LABEL_STEPS, NEW_VIEWS, SIZE = 150, 40, 8, 64
+
+
+def config(workers: int = 1, ray=None):
+    """generate's defaults at this benchmark's small size, with post-processing on (its heaviest path)."""
+    from dataclasses import replace
+
+    from generators.refine.generate_config import GenerateConfig
+
+    d = GenerateConfig()
+    refine = replace(d.refine, out_size=SIZE, views=replace(d.refine.views, n_views=NEW_VIEWS),
+                     lift=replace(d.refine.lift, rgb_steps=RGB_STEPS, label_steps=LABEL_STEPS),
+                     cleanup=replace(d.refine.cleanup, enabled=True))
+    return replace(d, refine=refine, workers=workers, **({"backend": "ray", "ray": ray} if ray else {}))
 
 
 def make_captures(root: Path, n: int) -> tuple[list, Path]:
@@ -39,7 +52,7 @@ def make_captures(root: Path, n: int) -> tuple[list, Path]:
     from facebench.imageio import write_png
     from facebench.pose import Pose
     from generators.heads import sample_head, write_capture
-    from generators.refine.run import SubjectJob
+    from generators.refine.parts import SubjectJob
 
     poses = [Pose(y, p) for y, p in zip(np.linspace(-180, 157.5, VIEWS), [15, -15] * (VIEWS // 2), strict=True)]
     jobs = []
@@ -50,20 +63,20 @@ def make_captures(root: Path, n: int) -> tuple[list, Path]:
             if abs(cap.pose_of(v).yaw) > 45:
                 m[np.isin(m, [7, 8])] = 1
             write_png(root / "masks" / f"{v.id}.png", m)
-        jobs.append(SubjectJob(f"s{k}", cap.root))
+        jobs.append(SubjectJob(f"s{k}", cap.check()))
     return jobs, root / "masks"
 
 
 def timed_run(jobs, masks: Path, work: Path, workers: int = 1, ray=None) -> tuple[float, float]:
     """(wall seconds, driver CPU seconds) of refining ``jobs`` from scratch and assembling the dataset."""
-    from facebench.cli_generate import ParserSpec, refine_config
+    from facebench.app.generate import ParserSpec
     from facebench.dataset import DatasetInfo
     from generators.refine.run import assemble, run_subjects
 
     shutil.rmtree(work, ignore_errors=True)
-    cfg = refine_config(**REFINE)
+    cfg = config(workers, ray)
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = run_subjects(jobs, work / "subjects", cfg, ParserSpec(masks=str(masks)), None, workers, ray=ray)
+    summary = run_subjects(jobs, work / "subjects", cfg, ParserSpec(masks=str(masks)), None)
     assert not summary.failed and len(summary.done) == len(jobs), summary
     assemble(work / "subjects", work / "data", cfg, DatasetInfo(pretty_name="bench", description="bench"))
     return time.perf_counter() - t0, time.process_time() - c0
@@ -86,7 +99,7 @@ def main() -> None:
     if not args.no_ray:
         import ray
 
-        from generators.refine.ray_backend import RayOptions
+        from generators.refine.config import RayOptions
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         t0 = time.perf_counter()
@@ -117,7 +130,8 @@ def main() -> None:
     best = max(rows, key=lambda r: r["subjects_per_min"])
     print(json.dumps({"rows": rows, "best": f"{best['backend']}x{best['slots']}", "ray_start_s":
                       None if ray_start is None else round(ray_start, 1), "cpus": os.cpu_count(),
-                      "size": {"views": VIEWS, "input": INPUT_SIZE, **REFINE}}))
+                      "size": {"views": VIEWS, "input": INPUT_SIZE, "rgb_steps": RGB_STEPS,
+                               "label_steps": LABEL_STEPS, "new_views": NEW_VIEWS, "out": SIZE}}))
 
 
 if __name__ == "__main__":

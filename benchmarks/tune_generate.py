@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see facebench/cli.py
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see facebench/app/cli.py
 
 import argparse
 import dataclasses
@@ -21,21 +21,20 @@ from typing import Any
 
 
 def rows(base: Any, steps: int) -> dict[str, Any]:
-    """Named configurations, each one change against ``base`` (a RefineConfig)."""
-    from generators.refine.postprocess import CleanupConfig
-
-    lift = base.lift
+    """Named refinements, each one change against ``base`` (a RefineConfig with the joint variant)."""
+    lift, variant = base.lift, base.variant
     pixels = dataclasses.replace(base, lift=dataclasses.replace(lift, ce_normalise="pixels"))
     return {
         "base": base,
         "pixels": pixels,
         "weights": dataclasses.replace(base, lift=dataclasses.replace(lift, ce_normalise="weights")),
-        "logit-render": dataclasses.replace(base, label_render="logits"),
-        "pixels+logit-render": dataclasses.replace(pixels, label_render="logits"),
+        "logit-render": dataclasses.replace(base, variant=dataclasses.replace(variant, label_render="logits")),
+        "pixels+logit-render": dataclasses.replace(pixels, variant=dataclasses.replace(variant, label_render="logits")),
         "no-view-weighting": dataclasses.replace(base, lift=dataclasses.replace(lift, view_weighting=False)),
-        "no-knn": dataclasses.replace(base, knn_weight=0.0),
-        "cleanup-no-confidence": dataclasses.replace(base, cleanup=CleanupConfig(confidence=False)),
-        "alpha-min-0.3": dataclasses.replace(base, alpha_min=0.3),
+        "no-knn": dataclasses.replace(base, variant=dataclasses.replace(variant, knn_weight=0.0)),
+        "cleanup-no-confidence": dataclasses.replace(base, cleanup=dataclasses.replace(base.cleanup, enabled=True,
+                                                                                       confidence=False)),
+        "alpha-min-0.3": dataclasses.replace(base, variant=dataclasses.replace(variant, alpha_min=0.3)),
         "steps-x2.5": dataclasses.replace(base, lift=dataclasses.replace(lift, rgb_steps=int(steps * 2.5))),
         "init-8000": dataclasses.replace(base, lift=dataclasses.replace(lift, num_init=8000)),
         "class-balance-0.5": dataclasses.replace(base, lift=dataclasses.replace(lift, class_balance=0.5)),
@@ -53,17 +52,13 @@ def main() -> None:
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--rows", default="")
     args = ap.parse_args()
-    from refine_rows import best, print_table, score
-
-    from facebench.cli_generate import refine_config, synthetic_captures
-    from generators.refine.run import SubjectJob
+    from refine_rows import base_config, best, print_table, score, synthetic_jobs
 
     tmp = Path(tempfile.mkdtemp(prefix="tune-"))
-    caps = synthetic_captures(tmp, args.subjects, args.views, 128, args.seed, 1)
-    jobs = [SubjectJob(subject=p.name, capture=p) for p in caps]
-    base = refine_config(variant="joint", rgb_steps=args.rgb_steps, label_steps=args.label_steps,
-                         new_views=args.new_views, size=256, seed=args.seed, cleanup=False)
-    table = rows(base, args.rgb_steps)
+    gen = base_config(args.seed, args.subjects, args.views, args.new_views, args.rgb_steps, args.label_steps,
+                      variant="joint")
+    jobs = synthetic_jobs(tmp, gen)
+    table = {name: dataclasses.replace(gen, refine=refine) for name, refine in rows(gen.refine, args.rgb_steps).items()}
     names = args.rows.split(",") if args.rows else list(table)
     results = []
     for name in names:

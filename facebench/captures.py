@@ -12,8 +12,6 @@ at the top level ``facebench`` = {subject, head_to_world, label_set, ...}.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facebench.errors import InvalidCapture, require_exists
+from facebench.errors import InputNotFound, InvalidCapture, require_exists
+from facebench.files import atomic_write
 from facebench.pose import Pose, view_pose
 
 _GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -128,13 +127,47 @@ class Capture:
         """The view's recorded pose, or the one implied by its camera and the head frame."""
         return view.pose if view.pose is not None else view_pose(view.camera.world_to_camera, self.head_to_world)
 
+    def check(self) -> Capture:
+        """Fail early, naming the file: missing images, mixed sizes, cameras that don't see the head."""
+        where = self.root / "transforms.json" if self.root is not None else None
+        sizes: dict[tuple[int, int], Path] = {}
+        for v in self.views:
+            if v.image_path is None or not v.image_path.exists():
+                raise InvalidCapture(f"view {v.id}: image missing", v.image_path or self.root)
+            sizes.setdefault((v.camera.width, v.camera.height), v.image_path)
+        if len(sizes) != 1:
+            (a, pa), (b, pb) = list(sizes.items())[:2]
+            raise InvalidCapture(f"inconsistent image sizes: {a[0]}×{a[1]} ({pa.name}) vs {b[0]}×{b[1]} "
+                                 f"({pb.name})", where)
+        origin = self.head_to_world[:3, 3][None]  # the head origin must project inside every image, in front
+        for v in self.views:
+            uv, z = v.camera.project(origin)
+            u, w = uv[0]
+            if z[0] <= 0 or not (0 <= u < v.camera.width and 0 <= w < v.camera.height):
+                raise InvalidCapture(f"camera of view {v.id} does not see the head (origin projects to "
+                                     f"({u:.0f}, {w:.0f}) at depth {z[0]:.2f})", where)
+        return self
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+
+def find_captures(paths: list[Path]) -> list[Path]:
+    """Each path is a capture folder (with transforms.json) or a folder of such folders, in name order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputNotFound("capture does not exist", p)
+        if (p / "transforms.json").exists():
+            out.append(p)
+            continue
+        subs = sorted(d for d in p.iterdir() if (d / "transforms.json").exists()) if p.is_dir() else []
+        if not subs:
+            raise InvalidCapture("no transforms.json here or in its subfolders", p)
+        out.extend(subs)
+    return out
+
+
+def read_capture(path: str | Path) -> Capture:
+    """Read a capture folder and check it once (``Capture.check``): what the refinement reads."""
+    return read_transforms(path).check()
 
 
 def write_transforms(capture: Capture, path: str | Path) -> Path:
@@ -162,7 +195,7 @@ def write_transforms(capture: Capture, path: str | Path) -> Path:
         "frames": frames,
         "facebench": {"subject": capture.subject, "head_to_world": capture.head_to_world.tolist(), **capture.meta},
     }
-    _atomic_write_text(path, json.dumps(doc, indent=1))
+    atomic_write(path, json.dumps(doc, indent=1))
     return path
 
 

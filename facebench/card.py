@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 from facebench.labels import LabelSet
 from facebench.pose import POSE_BINS
 
-if TYPE_CHECKING:
-    from facebench.dataset import DatasetInfo
+
+@dataclass
+class DatasetInfo:
+    """What goes into the card besides the data."""
+
+    pretty_name: str = "facebench"
+    description: str = "Face parsing under extreme head poses."
+    license: str = "cc0-1.0"
+    annotations_creators: str = "machine-generated"
+    generation: dict[str, Any] = field(default_factory=dict)
+    citation: str = (
+        "@inproceedings{gahlawat2025efficient,\n"
+        "  title={Efficient Label Refinement for Face Parsing Under Extreme Poses Using 3D Gaussian Splatting},\n"
+        "  author={Gahlawat, Ankit and Mukherjee, Anirban and Jayagopi, Dinesh Babu},\n"
+        "  booktitle={VCIP},\n  year={2025},\n  note={arXiv:2510.08096}\n}"
+    )
 
 
 def size_category(n: int) -> str:

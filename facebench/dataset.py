@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from facebench.card import DatasetInfo, render_card
 from facebench.errors import InvalidDataset, InvalidMask, require_exists
-from facebench.imageio import PNG_SIGNATURE, decode_png, encode_png, replace_dir
+from facebench.files import replace_dir, temp_dir
+from facebench.imageio import PNG_SIGNATURE, decode_png, encode_png
 from facebench.labels import FACEBENCH, LabelSet
 from facebench.pose import POSE_BIN_NAMES, pose_bin
 
@@ -72,23 +73,6 @@ class Sample:
     @property
     def pose_bin(self) -> str:
         return pose_bin(self.yaw)
-
-
-@dataclass
-class DatasetInfo:
-    """What goes into the card besides the data."""
-
-    pretty_name: str = "facebench"
-    description: str = "Face parsing under extreme head poses."
-    license: str = "cc0-1.0"
-    annotations_creators: str = "machine-generated"
-    generation: dict[str, Any] = field(default_factory=dict)
-    citation: str = (
-        "@inproceedings{gahlawat2025efficient,\n"
-        "  title={Efficient Label Refinement for Face Parsing Under Extreme Poses Using 3D Gaussian Splatting},\n"
-        "  author={Gahlawat, Ankit and Mukherjee, Anirban and Jayagopi, Dinesh Babu},\n"
-        "  booktitle={VCIP},\n  year={2025},\n  note={arXiv:2510.08096}\n}"
-    )
 
 
 def _features_metadata() -> bytes:
@@ -170,8 +154,7 @@ def build_dataset_from_tables(
     info = info or DatasetInfo()
     if out.exists() and not overwrite:
         raise InvalidDataset("already exists", out, hint="pass overwrite=True / --overwrite, or choose --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp = temp_dir(out.parent, f".{out.name}.tmp-")
     try:
         (tmp / "data").mkdir()
         counts: dict[str, dict[str, int]] = {}
@@ -186,7 +169,6 @@ def build_dataset_from_tables(
             write_shards(rows, tmp / "data", split, rows_per_shard)
             counts[split] = {b: sum(r["pose_bin"] == b for r in rows) for b in POSE_BIN_NAMES}
         (tmp / "id2label.json").write_text(json.dumps({str(i): n for i, n in enumerate(labels.names)}, indent=1))
-        from facebench.card import render_card
 
         (tmp / "README.md").write_text(render_card(info, labels, counts))
         replace_dir(tmp, out)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from facebench.dataset import FacebenchDataset
 from facebench.errors import FacebenchError, InvalidConfig
-from facebench.imageio import replace_dir
+from facebench.files import replace_dir, temp_dir
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 REVISION_FILE = ".facebench_revision"
@@ -134,8 +133,7 @@ def download(
     if (out / REVISION_FILE).exists() and (out / REVISION_FILE).read_text().strip() == sha and not (split or pose_bin):
         return out
     pattern = f"data/{split or '*'}-{pose_bin or '*'}-*.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp = temp_dir(out.parent, f".{out.name}.tmp-")
     try:
         _hub_call(f"download {ref.repo_id}", lambda: snapshot_download(
             ref.repo_id, repo_type="dataset", revision=sha, local_dir=tmp, token=token, endpoint=endpoint,

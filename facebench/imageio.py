@@ -1,16 +1,15 @@
-"""Deterministic, lossless PNG encoding and decoding for images and label maps."""
+"""Deterministic, lossless PNG encoding and decoding for images and label maps; writes go through facebench.files."""
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from facebench.errors import InvalidConfig, InvalidMask, require_exists
+from facebench.errors import InvalidMask, require_exists
+from facebench.files import atomic_write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -47,54 +46,5 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write to a temporary sibling then rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_png(path: str | Path, array: np.ndarray) -> Path:
-    return atomic_write_bytes(path, encode_png(array))
-
-
-def replace_dir(tmp: str | Path, out: str | Path) -> Path:
-    """Move a finished temporary folder into place; an existing ``out`` is swapped out, then removed.
-
-    Readers see either the old folder or the new one, never a mix (one rename each way).
-    """
-    import shutil
-
-    tmp, out = Path(tmp), Path(out)
-    if out.exists():
-        trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-        out.rename(trash / out.name)
-        tmp.rename(out)
-        shutil.rmtree(trash)
-    else:
-        tmp.rename(out)
-    return out
-
-
-def ensure_writable_folder(path: str | Path) -> Path:
-    """Create ``path`` (a folder) if needed and prove we can write in it, or raise one clear line.
-
-    Long jobs call this first, so a read-only or mistyped --out fails before any work, not after it."""
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise InvalidConfig(f"cannot write the output folder ({e.strerror or e})", p,
-                            hint="choose another --out") from None
-    return p
+    return atomic_write(path, encode_png(array))

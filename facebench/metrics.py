@@ -12,6 +12,7 @@ background, and every mean is also given with left/right pairs merged. 95% inter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -21,8 +22,8 @@ from facebench.labels import FACEBENCH, IGNORE, LabelSet
 CONVENTION = (
     "Dataset-level confusion matrix (summed over all images of the split or pose bin, not averaged per "
     "image); per-class IoU = TP/(TP+FP+FN), F1 = 2TP/(2TP+FP+FN); a class absent from both truth and "
-    "prediction is NaN and skipped by means; truth pixels labelled 255 are ignored; predicted 255 (abstain) counts as "
-    "background, i.e. a miss; headline = mean F1 over "
+    "prediction is NaN (written as null in JSON files) and skipped by means; truth pixels labelled 255 are "
+    "ignored; predicted 255 (abstain) counts as background, i.e. a miss; headline = mean F1 over "
     "foreground classes; mIoU with and without background; 'merged' merges left/right pairs; 95% intervals "
     "from a percentile bootstrap over images."
 )
@@ -180,7 +181,67 @@ class Evaluation:
         _, f1 = iou_f1(self.per_image)
         return _nanmean(f1[:, 1:])
 
+    def extend(self, other: Evaluation) -> None:
+        """Append another accumulator's images (same label set)."""
+        self.ids.extend(other.ids)
+        self.groups.extend(other.groups)
+        self.yaws.extend(other.yaws)
+        self.matrices.extend(other.matrices)
+
+    def sorted_by_id(self) -> Evaluation:
+        """The same images ordered by id, so two models' evaluations pair image by image."""
+        order = np.argsort(np.array(self.ids, dtype=str), kind="stable")
+        return Evaluation(labels=self.labels, ids=[self.ids[i] for i in order],
+                          groups=[self.groups[i] for i in order], yaws=[self.yaws[i] for i in order],
+                          matrices=[self.matrices[i] for i in order])
+
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """Per-image confusion matrices with ids, groups and yaws, as named arrays (``prefix`` + cm/ids/...)."""
+        return {f"{prefix}cm": self.per_image, f"{prefix}ids": np.array(self.ids, dtype=str),
+                f"{prefix}groups": np.array(self.groups, dtype=str),
+                f"{prefix}yaws": np.array(self.yaws, dtype=np.float64)}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "", labels: LabelSet = FACEBENCH) -> Evaluation:
+        return cls(labels=labels, ids=arrays[f"{prefix}ids"].tolist(), groups=arrays[f"{prefix}groups"].tolist(),
+                   yaws=arrays[f"{prefix}yaws"].tolist(), matrices=list(arrays[f"{prefix}cm"]))
+
+    def save(self, path: str | Path) -> Path:
+        """An ``.npz`` of ``to_arrays()``, written atomically."""
+        return save_evaluations(path, {"": self})
+
+    @classmethod
+    def load(cls, path: str | Path, labels: LabelSet = FACEBENCH) -> Evaluation:
+        with np.load(path) as z:
+            return cls.from_arrays(z, labels=labels)
+
+
+def save_evaluations(path: str | Path, evaluations: dict[str, Evaluation]) -> Path:
+    """Several named accumulators in one atomic ``.npz`` (names may contain '/'); read by ``load_evaluations``."""
+    import io
+
+    from facebench.files import atomic_write
+
+    arrays: dict[str, np.ndarray] = {}
+    for key, ev in evaluations.items():
+        arrays.update(ev.to_arrays(f"{key.replace('/', '__')}__" if key else ""))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write(path, buf.getvalue())
+
+
+def load_evaluations(paths: list[Path], labels: LabelSet = FACEBENCH) -> dict[str, Evaluation]:
+    """Named accumulators from files written by ``save_evaluations``, merged name by name in file order."""
+    out: dict[str, Evaluation] = {}
+    for p in paths:
+        with np.load(p) as z:
+            for k in sorted({k.rsplit("__", 1)[0] for k in z.files}):
+                ev = Evaluation.from_arrays(z, f"{k}__", labels)
+                out.setdefault(k.replace("__", "/"), Evaluation(labels=labels)).extend(ev)
+    return out
+
 
 __all__ = [
-    "CONVENTION", "IGNORE", "Evaluation", "bootstrap_ci", "confusion_matrix", "iou_f1", "merge_confusion", "summary",
+    "CONVENTION", "IGNORE", "Evaluation", "bootstrap_ci", "confusion_matrix", "iou_f1", "load_evaluations",
+    "merge_confusion", "save_evaluations", "summary",
 ]  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ import pandas as pd
 
 from facebench import figures
 from facebench.evaluate import EvalRun, predictions_for
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write, json_dumps_strict
 from facebench.metrics import CONVENTION, iou_f1
 from facebench.pose import POSE_BIN_NAMES
 
@@ -98,9 +97,9 @@ def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1
     }
     if run.label_policy is not None:
         metrics["label_policy"] = run.label_policy.to_dict()
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=True).encode())
-    atomic_write_bytes(out / "per_region.csv", region.to_csv(index=False).encode())
-    atomic_write_bytes(out / "per_pose_bin.csv", bins.to_csv(index=False).encode())
+    atomic_write(out / "metrics.json", json_dumps_strict(metrics, indent=1))  # NaN -> null
+    atomic_write(out / "per_region.csv", region.to_csv(index=False).encode())
+    atomic_write(out / "per_pose_bin.csv", bins.to_csv(index=False).encode())
 
     figs = {
         "F1 per region": figures.region_bars(region[region.region != "background"], fig_dir / "per_region_f1.png"),
@@ -119,8 +118,8 @@ def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1
             figs[title] = figures.overlay_grid(rows, ev.labels, fig_dir / f"{title.split()[0].lower()}.png", title)
 
     md = _markdown(metrics, region, bins, figs, out)
-    atomic_write_bytes(out / "report.md", md.encode())
-    atomic_write_bytes(out / "report.html", _html(metrics, region, bins, figs).encode())
+    atomic_write(out / "report.md", md.encode())
+    atomic_write(out / "report.html", _html(metrics, region, bins, figs).encode())
     return out
 
 

@@ -1,14 +1,16 @@
-"""Leaderboard commands as plain Typer functions, mounted by ``facebench/cli.py``.
+"""Leaderboard commands as plain Typer functions, mounted by ``facebench/app/cli.py``.
 
 ``submit_command`` becomes ``facebench submit``; ``leaderboard_app`` becomes ``facebench leaderboard``
-(``init``, ``process``, ``build``, ``status``). This is the only leaderboard module that may reach
-into ``baselines`` (lazily, for checkpoints): the library takes a Parser factory instead.
+(``init``, ``process``, ``build``, ``status``). Checkpoints need the baselines wing, which the leaderboard
+never imports: the app floor fills ``MODELS`` (architecture names, a Parser loader) when it mounts these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,26 +21,24 @@ HostOpt = Annotated[Path, typer.Option("--host", envvar="FACEBENCH_LEADERBOARD_H
                                        help="Host folder (made by `leaderboard init`).")]
 
 
+@dataclass
+class ModelHooks:
+    """What the leaderboard needs from the parsers' wing, handed in by the app floor (``facebench.app.cli``):
+    the registered architecture names and a checkpoint → Parser loader. Unset, checkpoints can't be scored."""
+
+    architectures: Callable[[], list[str]] | None = None
+    load_parser: Callable[[str], Any] | None = None
+
+
+MODELS = ModelHooks()
+
+
 def _architectures() -> list[str] | None:
-    """Registered architectures, if the baselines are installed (they pull in torch: import lazily)."""
-    try:
-        from baselines.models import MODELS
-    except ImportError:
-        return None
-    return sorted(MODELS)
-
-
-def _load_parser(spec: str):
-    """Parser factory for checkpoints, importing the baselines (and torch) only when one is run."""
-    from baselines.predict import load_parser
-
-    return load_parser(spec)
+    return MODELS.architectures() if MODELS.architectures is not None else None
 
 
 def _parser_factory():
-    import importlib.util
-
-    return _load_parser if importlib.util.find_spec("baselines") is not None else None
+    return MODELS.load_parser
 
 
 def submit_command(

@@ -21,7 +21,7 @@ from typing import Any
 
 from facebench.dataset import FacebenchDataset, load, validate
 from facebench.errors import FacebenchError, InvalidConfig, require_exists
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write
 from facebench.parsing import Parser
 from leaderboard.checkpoint import check_checkpoint
 from leaderboard.limits import Limits
@@ -71,7 +71,7 @@ class HostConfig:
 
     def save(self) -> Path:
         data = {k: v for k, v in asdict(self).items() if k != "root"}
-        return atomic_write_bytes(self.root / HOST_FILE, (json.dumps(data, indent=1) + "\n").encode())
+        return atomic_write(self.root / HOST_FILE, (json.dumps(data, indent=1) + "\n").encode())
 
     @classmethod
     def load(cls, root: str | Path) -> HostConfig:

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 
 from facebench.dataset import FacebenchDataset
 from facebench.errors import InvalidConfig, require_exists
-from facebench.imageio import atomic_write_bytes, encode_png
+from facebench.files import atomic_path, atomic_write
+from facebench.imageio import encode_png
 from leaderboard.limits import Limits
 
 FORMAT = "facebench-leaderboard-manifest/1"
@@ -80,7 +81,7 @@ class Manifest:
                    public_dataset=data.get("public_dataset", ""))
 
     def save(self, path: str | Path) -> Path:
-        return atomic_write_bytes(path, (json.dumps(self.to_json(), indent=1) + "\n").encode())
+        return atomic_write(path, (json.dumps(self.to_json(), indent=1) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
@@ -115,8 +116,6 @@ def write_hidden_images(ds: FacebenchDataset, split: str, out: str | Path) -> Pa
     schema = pa.schema([("id", pa.string()), ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
                         ("height", pa.int32()), ("width", pa.int32())])
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="zstd")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="zstd")
     return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write
 from facebench.pose import POSE_BIN_NAMES
 from leaderboard.store import Store, read_json
 
@@ -189,6 +189,6 @@ def build_site(results_store: Store, out: str | Path, title: str = "facebench le
     """Write ``index.html``, ``leaderboard.md`` and ``results.json`` into ``out``; returns the HTML path."""
     out = Path(out)
     results = load_results(results_store)
-    atomic_write_bytes(out / "leaderboard.md", render_markdown(results).encode())
-    atomic_write_bytes(out / "results.json", json.dumps(results, indent=1, allow_nan=True).encode())
-    return atomic_write_bytes(out / "index.html", render_html(results, title).encode())
+    atomic_write(out / "leaderboard.md", render_markdown(results).encode())
+    atomic_write(out / "results.json", json.dumps(results, indent=1, allow_nan=True).encode())
+    return atomic_write(out / "index.html", render_html(results, title).encode())

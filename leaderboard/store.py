@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write
 from leaderboard.errors import StoreError
 
 _PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -71,7 +71,7 @@ class LocalStore:
 
     def write(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        atomic_write_bytes(path, data)
+        atomic_write(path, data)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

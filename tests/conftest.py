@@ -52,6 +52,18 @@ def small_dataset(tmp_path: Path) -> Path:
     return build_dataset({"test": samples}, tmp_path / "ds")
 
 
+def load_script(relpath: str):
+    """Import a script that lives outside the package (benchmarks/, scripts/) by its path from the repo root."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess."""
     return subprocess.run([sys.executable, "-m", "facebench", *args], capture_output=True, text=True, cwd=cwd,

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from facebench.errors import BackendUnavailable, CheckpointError, FacebenchError
-from generators.gaussians import GaussianModel, choose_backend, rasterize
 from generators.gaussians.cameras import intrinsics, look_at
+from generators.gaussians.model import GaussianModel
+from generators.gaussians.rasterize import choose_backend, rasterize
 from generators.gaussians.sh import eval_sh
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -49,7 +50,7 @@ def test_save_load_round_trip(tmp_path):
     for k, v in m.params().items():
         assert torch.equal(v, getattr(back, k)), k
     assert back.sh_degree == 2 and back.feature_names == ["a", "b", "c", "d"] and back.meta["note"] == "hello"
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp*"))  # atomic_path temporaries: .NAME.XXXX.tmp.SUFFIX
 
 
 def test_rgb_model_round_trip_and_render(tmp_path):
@@ -163,7 +164,7 @@ def test_without_the_cpp_kernel_auto_falls_back_and_forcing_it_is_one_clear_erro
     code = (
         "import logging, torch\n"
         "from facebench.errors import BackendUnavailable\n"
-        "from generators.gaussians import rasterize, choose_backend\n"
+        "from generators.gaussians.rasterize import rasterize, choose_backend\n"
         "assert choose_backend(torch.device('cpu')) == 'torch'\n"
         "args = (torch.zeros(1, 3), torch.tensor([[1.0, 0, 0, 0]]), torch.ones(1, 3), torch.ones(1),\n"
         "        torch.ones(1, 3), torch.eye(4), torch.eye(3), 4, 4)\n"
@@ -184,7 +185,7 @@ def test_cpu_path_never_touches_gsplat():
     code = (
         "import sys, warnings, torch\n"
         "warnings.simplefilter('error')\n"
-        "from generators.gaussians import rasterize, GaussianModel\n"
+        "from generators.gaussians.rasterize import rasterize\nfrom generators.gaussians.model import GaussianModel\n"
         "from generators.gaussians.cameras import look_at, intrinsics\n"
         "m = GaussianModel.from_points(torch.randn(200, 3) * 0.3, scales=0.05, num_features=3)\n"
         "r = m.render(look_at(torch.tensor([0., 0., 2.]), torch.zeros(3)), intrinsics(32, 32, 60.), 32, 32,\n"

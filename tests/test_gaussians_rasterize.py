@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.gaussians import rasterize
 from generators.gaussians.cameras import intrinsics, look_at
 from generators.gaussians.native_build import _compiler
 from generators.gaussians.native_composite import native_available
+from generators.gaussians.rasterize import rasterize
 
 gsplat_ref = pytest.importorskip("gsplat.cuda._torch_impl")
 

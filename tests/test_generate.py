@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -100,11 +101,13 @@ def test_bad_captures_fail_fast_with_one_line(captures, tmp_path, breakage, matc
 
 def test_bad_options(tmp_path):
     r = run_cli("generate", "--variant", "magic", "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "unknown --variant 'magic'" in r.stderr
+    assert r.returncode == 2 and "unknown variant 'magic'" in r.stderr and "joint, logits, palette" in r.stderr
     r = run_cli("generate", str(tmp_path / "nope"), "--masks", str(tmp_path))
     assert r.returncode == 2 and "capture does not exist" in r.stderr
     r = run_cli("generate", "--renderer", "vulkan", "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "unknown --renderer 'vulkan'" in r.stderr
+    assert r.returncode == 2 and "unknown renderer 'vulkan'" in r.stderr
+    r = run_cli("generate", "--rgb-steps", "0", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "rgb_steps must be ≥ 1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     if not torch.cuda.is_available():
         r = run_cli("generate", "--renderer", "gsplat", "--out", str(tmp_path / "o"))
         assert r.returncode == 2 and "CUDA" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -117,3 +120,73 @@ def test_forced_renderer_that_cannot_run_is_one_line_before_any_work(tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1 and "FACEBENCH_NATIVE=0" in lines[0], r.stderr
     assert not list(tmp_path.iterdir()), "nothing may be written before the check"
+
+
+def test_a_variant_added_through_the_registry_alone_runs_through_generate(captures, tmp_path):
+    """One class plus one line (``@register``): generate takes it by name, records it, renders with it."""
+    from dataclasses import dataclass, field, replace
+    from functools import partial
+
+    from facebench.parsing import MaskFolderParser
+    from generators.refine import generate
+    from generators.refine.generate_config import GenerateConfig
+    from generators.refine.lift import fit_rgb
+    from generators.refine.variants import VARIANTS, LabelLifting, Lifted, make_variant, register
+
+    @register
+    @dataclass(frozen=True)
+    class EverythingIsSkin(LabelLifting):
+        """Toy: the RGB fit's coverage, every covered pixel labelled ``cls``."""
+
+        name: str = field(default="toy-skin", init=False)
+        cls: int = 1
+
+        def lift(self, views, labels, lift, cleanup, seed, head_to_world, checkpoint_dir=None):
+            rgb = fit_rgb(views, lift, seed, checkpoint_dir)
+            return Lifted(rgb, rgb)
+
+        def render(self, lifted, camera, labels):
+            vm, K = (torch.from_numpy(a).float() for a in (camera.world_to_camera, camera.K))
+            with torch.no_grad():
+                r = lifted.rgb.render(vm, K, camera.width, camera.height, what="rgb")
+            covered = (r.alpha >= self.alpha_min).numpy()
+            image = (r.rgb.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            return image, np.where(covered, self.cls, 0).astype(np.uint8), covered.astype(np.float32)
+
+    caps, masks = captures
+    try:
+        d = GenerateConfig()
+        cfg = replace(d, seed=3, refine=replace(d.refine, variant=make_variant("toy-skin"), out_size=32,
+                                                views=replace(d.refine.views, n_views=4),
+                                                lift=replace(d.refine.lift, rgb_steps=20)))
+        out = tmp_path / "data"
+        generate([caps], out, cfg, partial(MaskFolderParser, str(masks)), echo=lambda s: None)
+    finally:
+        VARIANTS.pop("toy-skin")
+    ds = load(out)
+    rows = pq.read_table(next(iter((out / "data").glob("*.parquet")))).to_pylist()
+    assert {json.loads(r["provenance"])["method"] for r in rows} == {"dual-3dgs/toy-skin"}
+    masks_out = [s.mask for s in ds.iter_samples("train")]
+    assert len(masks_out) == 8 and set(np.unique(np.stack(masks_out))) == {0, 1}
+    assert '"name": "toy-skin"' in (out / "README.md").read_text()
+
+
+def test_generate_help_shows_each_library_default_once(tmp_path):
+    """Every option default in `generate --help` is the config dataclass's, shown once."""
+    import re
+
+    from generators.refine.generate_config import GenerateConfig
+
+    r = run_cli("generate", "--help")
+    assert r.returncode == 0
+    text = re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", r.stdout))
+    shown = dict(re.findall(r"--([a-z-]+) (?:--no-[a-z-]+ )?<\w+> (?:(?! --[a-z]).)*?\[default: ([^\]]+)\]", text))
+    d = GenerateConfig()
+    library = {"subjects": d.synthetic.subjects, "views": d.synthetic.views, "input-size": d.synthetic.size,
+               "new-views": d.refine.views.n_views, "size": d.refine.out_size, "variant": d.refine.variant.name,
+               "rgb-steps": d.refine.lift.rgb_steps, "label-steps": d.refine.lift.label_steps,
+               "cleanup": "cleanup" if d.refine.cleanup.enabled else "no-cleanup", "seed": d.seed,
+               "workers": d.workers, "backend": d.backend, "cpus-per-subject": d.ray.cpus_per_subject,
+               "max-retries": d.ray.max_retries, "renderer": d.refine.lift.renderer, "out": "facebench-data"}
+    assert shown == {k: str(v) for k, v in library.items()}
+    assert text.count("[default:") == len(library)

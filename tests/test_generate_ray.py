@@ -168,10 +168,25 @@ def _parts(ds: Path) -> Path:
     return ds.parent / f".{ds.name}.work" / "subjects"
 
 
-def _cfg():
-    from facebench.cli_generate import refine_config
+def _cfg(max_retries: int = 2):
+    """SMALL as a library config, on Ray."""
+    from dataclasses import replace
 
-    return refine_config(**PARAMS)
+    from generators.refine.config import RayOptions
+    from generators.refine.generate_config import GenerateConfig
+
+    d = GenerateConfig()
+    refine = replace(d.refine, out_size=PARAMS["size"], views=replace(d.refine.views, n_views=PARAMS["new_views"]),
+                     lift=replace(d.refine.lift, rgb_steps=PARAMS["rgb_steps"], label_steps=PARAMS["label_steps"]),
+                     cleanup=replace(d.refine.cleanup, enabled=PARAMS["cleanup"]))
+    return replace(d, refine=refine, seed=PARAMS["seed"], backend="ray", ray=RayOptions(max_retries=max_retries))
+
+
+def _jobs(caps: Path):
+    from facebench.captures import read_capture
+    from generators.refine.parts import SubjectJob
+
+    return [SubjectJob(s, read_capture(caps / s)) for s in SUBJECTS]
 
 
 def _attempts(markers: Path, subject: str) -> list[str]:
@@ -248,19 +263,17 @@ def test_ray_client_address_writes_the_local_bytes(head, captures, reference, tm
 
 
 def test_a_worker_killed_mid_subject_is_retried_nothing_lost_or_duplicated(cluster, captures, reference, tmp_path):
-    from facebench.cli_generate import synthetic_truth
-    from generators.refine.ray_backend import RayOptions
-    from generators.refine.run import SubjectJob, run_subjects
+    from generators.refine.pipeline import synthetic_truth
+    from generators.refine.run import run_subjects
 
     caps, masks = captures
     markers = tmp_path / "markers"
     markers.mkdir()
     work = tmp_path / "work"
     seen: list[tuple[str, str]] = []
-    jobs = [SubjectJob(s, caps / s) for s in SUBJECTS]
     factory = DieOnceMidSubject(str(masks), str(markers), victim="subj1")
-    summary = run_subjects(jobs, work, _cfg(), factory, synthetic_truth, progress=lambda s, st: seen.append((s, st)),
-                           ray=RayOptions(max_retries=2))
+    summary = run_subjects(_jobs(caps), work, _cfg(max_retries=2), factory, synthetic_truth,
+                           progress=lambda s, st: seen.append((s, st)))
     assert (markers / "subj1.died").exists(), "the victim's worker was never killed"
     died = (markers / "subj1.died").read_text()
     victim = _attempts(markers, "subj1")
@@ -278,8 +291,7 @@ def test_a_worker_killed_mid_subject_is_retried_nothing_lost_or_duplicated(clust
 def test_retries_run_out_the_subject_is_recorded_failed_and_the_rest_is_intact(cluster, reference, captures,
                                                                                 tmp_path):
     from facebench.dataset import DatasetInfo, validate
-    from generators.refine.ray_backend import RayOptions
-    from generators.refine.run import SubjectJob, assemble, run_subjects
+    from generators.refine.run import assemble, run_subjects
 
     caps, _ = captures
     work = tmp_path / "work"
@@ -287,8 +299,7 @@ def test_retries_run_out_the_subject_is_recorded_failed_and_the_rest_is_intact(c
     before = {p.name: p.read_bytes() for p in (work / "subj0").iterdir()}
     markers = tmp_path / "attempts"
     markers.mkdir()
-    jobs = [SubjectJob(s, caps / s) for s in SUBJECTS]
-    summary = run_subjects(jobs, work, _cfg(), AlwaysRaises(str(markers)), ray=RayOptions(max_retries=1))
+    summary = run_subjects(_jobs(caps), work, _cfg(max_retries=1), AlwaysRaises(str(markers)))
     assert summary.skipped == ["subj0"] and list(summary.failed) == ["subj1"] and not summary.done
     assert "after 2 attempts" in summary.failed["subj1"] and "simulated crash" in summary.failed["subj1"]
     assert len(list(markers.iterdir())) == 2  # 1 + max_retries, and subj0 never scheduled
@@ -367,6 +378,6 @@ def test_without_ray_the_backend_fails_in_one_line(tmp_path):
     assert "needs Ray" in lines[0] and "pip install 'facebench[distributed]'" in lines[0]
     assert not (tmp_path / ".o.work").exists()
     r = run_cli("generate", "--backend", "spark", "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "unknown --backend 'spark'" in r.stderr
+    assert r.returncode == 2 and "unknown backend 'spark'" in r.stderr
     r = run_cli("generate", "--address", "auto", "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "--address needs --backend ray" in r.stderr
+    assert r.returncode == 2 and "Ray options (address, cpus_per_subject, max_retries) need backend 'ray'" in r.stderr

@@ -27,7 +27,7 @@ def _app() -> typer.Typer:
     def heads(**kw) -> None:
         try:
             heads_command(**kw)
-        except FacebenchError as e:  # what facebench/cli.py does for every command
+        except FacebenchError as e:  # what facebench/app/cli.py does for every command
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
 

@@ -37,7 +37,7 @@ def test_import_then_evaluate_reports_by_pose_bin(tmp_path: Path) -> None:
     preds = tmp_path / "preds"
     for f in faces:
         write_png(preds / f"{f.name}.png", fixtures.expected_mask(f.mask, src))
-    from facebench.cli import app as facebench_app
+    from facebench.app.cli import app as facebench_app
 
     rep = tmp_path / "report"
     r = CliRunner().invoke(facebench_app, ["evaluate", str(preds), "--data", str(out), "--out", str(rep),

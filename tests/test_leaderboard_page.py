@@ -15,7 +15,7 @@ import pytest
 from test_leaderboard_support import noisy, write_parquet, write_zip
 from typer.testing import CliRunner
 
-from leaderboard.__main__ import app
+from facebench.app.cli import app
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -180,7 +180,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, small_dataset):
     cli("leaderboard", "init", str(small_dataset), "--host", str(tmp_path / "host"), "--public", str(public),
         "--n-boot", "0")
     (tmp_path / "x.pkl").write_bytes(b"\x80\x04K\x01.")
-    r = subprocess.run([sys.executable, "-m", "leaderboard", "submit", str(tmp_path / "x.pkl"), "--name", "n",
+    r = subprocess.run([sys.executable, "-m", "facebench", "submit", str(tmp_path / "x.pkl"), "--name", "n",
                         "--contact", "c", "--training-data", "d", "--manifest", str(public / "manifest.json"),
                         "--requests", str(tmp_path / "host" / "requests")], capture_output=True, text=True,
                        timeout=120)

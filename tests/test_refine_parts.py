@@ -8,24 +8,24 @@ from facebench.errors import InvalidConfig
 from facebench.labels import FACEBENCH, IGNORE
 from facebench.pose import pose_bin, view_pose
 from generators.refine.clustering import argmax_labels, kmeans_labels, nearest_palette
+from generators.refine.config import CleanupConfig, ViewSampling
 from generators.refine.postprocess import (
-    CleanupConfig,
     cleanup,
     enforce_sides_3d,
     fill_foreground_holes,
     majority_smooth,
     remove_small_components,
 )
-from generators.refine.views import ViewSampling
+from generators.refine.views import sample_cameras, sample_poses
 
 
 def test_view_sampling_is_seeded_and_covers_every_bin():
     vs = ViewSampling(n_views=16)
-    a, b = vs.sample_poses(3), vs.sample_poses(3)
-    assert a == b and a != vs.sample_poses(4)
+    a, b = sample_poses(vs, 3), sample_poses(vs, 3)
+    assert a == b and a != sample_poses(vs, 4)
     assert {pose_bin(p.yaw) for p in a} == {"frontal", "three_quarter", "profile", "rear"}
     assert all(-60 <= p.pitch <= 60 for p in a)
-    cams = vs.sample_cameras(3, np.eye(4), distance=2.0, focal=200.0, size=128)
+    cams = sample_cameras(vs, 3, np.eye(4), distance=2.0, focal=200.0, size=128)
     for pose, cam in cams:
         got = view_pose(cam.world_to_camera)
         assert (got.yaw, got.pitch, got.roll) == pytest.approx((pose.yaw, pose.pitch, pose.roll), abs=1e-6)
@@ -72,8 +72,9 @@ def test_small_components_holes_and_smoothing():
     assert majority_smooth(jag, 19, 1)[30, 6] == 1
     conf = np.ones(ids.shape)
     conf[6, 6] = 0.2
-    out = cleanup(ids, CleanupConfig(min_component_frac=5 / ids.size), 19, conf)
+    out = cleanup(ids, CleanupConfig(enabled=True, min_component_frac=5 / ids.size), 19, conf)
     assert out[6, 6] == IGNORE and out[0, 0] == 0 and not (out == 4).any()
+    assert cleanup(ids, CleanupConfig(min_component_frac=5 / ids.size), 19, conf) is ids  # off by default
 
 
 def test_sides_from_3d():
@@ -103,11 +104,13 @@ def test_view_weights_survive_pixel_normalisation_but_cancel_under_weight_normal
 
 
 def test_class_balance_weights_rare_parts_up_and_keeps_the_mean():
-    from generators.refine.lift import LiftInput, class_weights
+    from facebench.captures import Camera
+    from generators.refine.inputs import SubjectView
+    from generators.refine.lift import class_weights
 
     m = np.zeros((10, 10), np.uint8)
     m[:5], m[5:9], m[9, 0], m[9, 1] = 1, 17, 4, IGNORE
-    v = LiftInput(image=np.zeros((10, 10, 3), np.uint8), viewmat=np.eye(4), K=np.eye(3), mask=m)
+    v = SubjectView(id="v", camera=Camera(np.eye(3), np.eye(4), 10, 10), image=np.zeros((10, 10, 3), np.uint8), mask=m)
     assert class_weights([v], FACEBENCH.num_classes, 0.0) is None
     w = class_weights([v], FACEBENCH.num_classes, 0.5)
     assert w[4] > 1 > w[1] and w[1] < w[17]  # the one-pixel eye counts most, skin (most pixels) least
@@ -119,9 +122,10 @@ def test_fit_device_follows_the_machine_and_the_renderer():
     """auto: CUDA only when present and the rasterizer can use it (cpp is CPU-only); explicit wins."""
     import torch
 
-    from generators.refine.lift import LiftConfig, fit_device
+    from generators.refine.config import LiftConfig
+    from generators.refine.lift import fit_device
 
     cuda = torch.cuda.is_available()
     assert fit_device(LiftConfig()) == ("cuda" if cuda else "cpu")
-    assert fit_device(LiftConfig(backend="cpp")) == "cpu"
-    assert fit_device(LiftConfig(device="cpu", backend="gsplat")) == "cpu"
+    assert fit_device(LiftConfig(renderer="cpp")) == "cpu"
+    assert fit_device(LiftConfig(device="cpu", renderer="gsplat")) == "cpu"

@@ -13,9 +13,9 @@ import pytest
 from conftest import run_cli
 from PIL import Image
 
+from facebench.app.reproduce.models import FINETUNES, MODELS
+from facebench.app.reproduce.stages import MARKER
 from facebench.pose import POSE_BIN_NAMES
-from facebench.reproduce.models import FINETUNES, MODELS
-from facebench.reproduce.stages import MARKER
 
 STAGES = ["baseline", "test", "generate", "variants", *(f"finetune/{m}" for m in FINETUNES),
           *(f"evaluate/{m}" for m in MODELS), "report"]

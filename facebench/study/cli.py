@@ -1,4 +1,4 @@
-"""``facebench study ...``: thin typer commands over the study library (mounted by ``facebench/cli.py``).
+"""``facebench study ...``: thin typer commands over the study library (mounted by ``facebench/app/cli.py``).
 
 Heavy imports happen inside the commands so that ``facebench --help`` stays instant.
 """

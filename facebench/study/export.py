@@ -12,7 +12,7 @@ import csv
 import io
 from pathlib import Path
 
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write
 from facebench.study.errors import StudyError
 from facebench.study.layout import DB, read_key
 from facebench.study.store import Store
@@ -59,5 +59,5 @@ def export_csv(folder: str | Path, out: str | Path | None = None) -> tuple[Path,
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_bytes(out, buf.getvalue().encode())
+    atomic_write(out, buf.getvalue().encode())
     return out, len(rows)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from facebench.dataset import Sample, load
-from facebench.imageio import replace_dir, write_png
+from facebench.files import replace_dir, temp_dir
+from facebench.imageio import write_png
 from facebench.labels import LabelSet
 from facebench.parsing import MaskFolderParser, Parser
 from facebench.pose import POSE_BIN_NAMES
@@ -145,8 +145,7 @@ def build_study(models: Mapping[str, str | Path | Parser], data: str | Path, out
     code = _Codes(rng)
     names = list(models)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp = temp_dir(out.parent, f".{out.name}.tmp-")
     try:
         media = tmp / MEDIA
         media.mkdir()

@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write
 from facebench.study.errors import StudyError
 
 MANIFEST = "study.json"
@@ -70,12 +70,12 @@ class Manifest:
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     data = asdict(manifest)
-    atomic_write_bytes(folder / MANIFEST, json.dumps(data, indent=1).encode())
+    atomic_write(folder / MANIFEST, json.dumps(data, indent=1).encode())
 
 
 def write_key(folder: Path, key: list[KeyEntry], info: dict) -> None:
     data = {"info": info, "items": [asdict(k) for k in key]}
-    atomic_write_bytes(folder / KEY, json.dumps(data, indent=1).encode())
+    atomic_write(folder / KEY, json.dumps(data, indent=1).encode())
 
 
 def _read_json(path: Path, what: str) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write, json_dumps_strict
 from facebench.study import figures
 from facebench.study.aggregate import StudyResult
 
@@ -223,7 +223,7 @@ def write_report(res: StudyResult, out: str | Path) -> Path:
               "attention.csv": res.attention, "bradley_terry.csv": res.bradley_terry,
               "preferences.csv": res.preferences, "friedman_by_pose.csv": res.friedman_by_pose}
     for name, df in tables.items():
-        atomic_write_bytes(out / name, df.to_csv(index=False).encode())
+        atomic_write(out / name, df.to_csv(index=False).encode())
     figs: dict[str, Path] = {}
     if len(res.mos):
         figs["MOS per model"] = figures.mos_bars(res.mos, res.scale, fig_dir / "mos.png")
@@ -236,8 +236,8 @@ def write_report(res: StudyResult, out: str | Path) -> Path:
                "mos": res.mos.to_dict(orient="records"), "posthoc": res.posthoc.to_dict(orient="records"),
                "bradley_terry": res.bradley_terry.to_dict(orient="records"), "settings": asdict(res.settings),
                "versions": versions()}
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1, default=float).encode())
+    atomic_write(out / "summary.json", json_dumps_strict(summary, indent=1, default=float))
     bs = blocks(res, figs)
-    atomic_write_bytes(out / "report.md", to_markdown(bs, out).encode())
-    atomic_write_bytes(out / "report.html", to_html(bs).encode())
+    atomic_write(out / "report.md", to_markdown(bs, out).encode())
+    atomic_write(out / "report.html", to_html(bs).encode())
     return out

@@ -1,17 +1,10 @@
-"""3D Gaussian splatting for facebench: a model, ``rasterize()`` (torch on CPU, gsplat on CUDA), ``fit()``."""
+"""3D Gaussian splatting for facebench: a model, ``rasterize()`` (torch on CPU, gsplat on CUDA), ``fit()``.
 
-from .densify import DensifyConfig
-from .fit import FitConfig, FitView, fit
-from .model import GaussianModel, Render
-from .rasterize import choose_backend, rasterize
+Import from the room that holds each piece; the package itself imports nothing, so a light submodule
+(``densify_config``, read by ``facebench generate --help``) loads without torch:
 
-__all__ = [
-    "DensifyConfig",
-    "FitConfig",
-    "FitView",
-    "GaussianModel",
-    "Render",
-    "choose_backend",
-    "fit",
-    "rasterize",
-]
+    generators.gaussians.rasterize        rasterize(), choose_backend()
+    generators.gaussians.fit              fit(), FitConfig, FitView
+    generators.gaussians.model            GaussianModel, Render
+    generators.gaussians.densify_config   DensifyConfig
+"""

@@ -26,7 +26,8 @@ from torch import Tensor
 from facebench.errors import CheckpointError, InvalidConfig
 
 from .cameras import camera_center
-from .densify import Densifier, DensifyConfig, scene_scale_from_cameras
+from .densify import Densifier, scene_scale_from_cameras
+from .densify_config import DensifyConfig
 from .init import carve, knn_scale, look_center, mean_colors, near_surface, sample_ball, visible_radius
 from .model import PARAM_NAMES, GaussianModel, Render, read_safetensors, write_safetensors_atomic
 from .rasterize import Backend

@@ -8,7 +8,6 @@ unconstrained space; the activated values are properties. Files are safetensors 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from facebench.errors import CheckpointError, InvalidConfig
+from facebench.files import atomic_path
 
 from .cameras import camera_center
 from .rasterize import Backend, rasterize
@@ -253,11 +253,9 @@ class GaussianModel:
         head = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
         head += [f"property float {k}" for k in names] + ["end_header"]
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             f.write(("\n".join(head) + "\n").encode("ascii"))
             f.write(np.ascontiguousarray(data).tobytes())
-        os.replace(tmp, path)
         return path
 
     def rgb_dc(self) -> Tensor:
@@ -266,11 +264,9 @@ class GaussianModel:
 
 
 def write_safetensors_atomic(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
-    """safetensors to a temporary file in the same folder, then ``os.replace``: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    """safetensors through ``facebench.files.atomic_path``: never a half-written file, readable as the umask says."""
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def read_safetensors(path: str | Path, key: str) -> tuple[dict[str, Tensor], dict[str, Any]]:

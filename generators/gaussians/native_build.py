@@ -16,8 +16,9 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
+
+from facebench.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,10 @@ def _build(cxx: str) -> Path:
     target = cache_dir() / key.hexdigest()[:16] / "libfbcomposite.so"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        res = subprocess.run([cxx, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=300)
+    with atomic_path(target, mode=0o777) as tmp:  # a shared library's usual mode: 0o755 under umask 022
+        res = subprocess.run([cxx, *FLAGS, str(SOURCE), "-o", str(tmp)], capture_output=True, text=True, timeout=300)
         if res.returncode != 0:
             raise RuntimeError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "compiler failed")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("built the C++ compositor: %s", target)
     return target
 

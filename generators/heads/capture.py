@@ -24,7 +24,8 @@ import numpy as np
 
 from facebench.captures import Camera, Capture, View, write_transforms
 from facebench.errors import InvalidConfig
-from facebench.imageio import atomic_write_bytes, ensure_writable_folder, write_png
+from facebench.files import atomic_write, ensure_writable_folder
+from facebench.imageio import write_png
 from facebench.pose import Pose, view_pose
 from generators.heads.head import Head, HeadConfig, sample_head
 from generators.heads.render import Render, render_views
@@ -93,7 +94,7 @@ def write_capture(
         img_p = write_png(out / "images" / f"{vid}.png", r.rgb)
         mask_p = write_png(out / "masks" / f"{vid}.png", r.labels)
         if depth:
-            atomic_write_bytes(out / "depth" / f"{vid}.png", _depth_png(r.depth))
+            atomic_write(out / "depth" / f"{vid}.png", _depth_png(r.depth))
         vlist.append(View(id=f"{subject}-{vid}", camera=cam, image_path=img_p, label_path=mask_p,
                           pose=view_pose(cam.world_to_camera)))
     meta = {

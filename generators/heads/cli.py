@@ -1,4 +1,4 @@
-"""``facebench heads``: the command function, to be registered in ``facebench/cli.py``.
+"""``facebench heads``: the command function, to be registered in ``facebench/app/cli.py``.
 
 Thin by design: parse, build configs (which validate ranges and raise InvalidConfig), call the
 library, print where things went.

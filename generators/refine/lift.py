@@ -1,6 +1,6 @@
-"""Stages 1–2: fit RGB Gaussians, then labels on the shared geometry.
+"""Stages 1–2: fit RGB Gaussians, then labels on the shared geometry (the fits every variant uses).
 
-Three ways to put labels on Gaussians (compared in BENCHMARKS.md, default chosen by measurement):
+Three ways to put labels on Gaussians are registered in ``variants.py`` (compared in BENCHMARKS.md):
 - ``logits``: geometry frozen from the RGB fit; per-Gaussian class logits trained by (weighted)
   cross-entropy against the initial masks. LangSplat's freeze-and-learn-a-feature template.
 - ``palette``: the paper's way; per-Gaussian colours fitted to palette-coloured masks, later mapped
@@ -10,62 +10,34 @@ Three ways to put labels on Gaussians (compared in BENCHMARKS.md, default chosen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 import numpy as np
 import torch
 
 from facebench.labels import IGNORE, LabelSet
-from generators.gaussians.densify import DensifyConfig
 from generators.gaussians.fit import FitConfig, FitView, fit
 from generators.gaussians.model import GaussianModel, Render
 from generators.gaussians.ssim import ssim
-
-Variant = Literal["logits", "palette", "joint"]
-
-
-@dataclass(frozen=True)
-class LiftConfig:
-    """How to fit both Gaussian models."""
-
-    variant: Variant = "logits"
-    rgb_steps: int = 1500
-    label_steps: int = 300
-    num_init: int = 4000
-    sh_degree: int | None = 0
-    alpha_weight: float = 0.5
-    view_weighting: bool = True  # trust frontal input views more: the parser was trained on them
-    confidence_weighting: bool = True  # weight pixels by the parser's confidence, when it gives one
-    # "pixels": a view's weighted CE is divided by its pixel count, so view weights scale whole views;
-    # "weights": divided by the weights' sum, which cancels any weight that is constant over a view (the
-    # old behaviour: view weighting did nothing). Chosen by benchmarks/tune_generate.py (BENCHMARKS.md).
-    ce_normalise: Literal["pixels", "weights"] = "pixels"
-    class_balance: float = 0.5  # CE weight ∝ class frequency^-power over the input masks (0 = off); tuned
-    densify: DensifyConfig | None = field(default_factory=lambda: DensifyConfig())
-    backend: str = "auto"
-    device: str = "auto"  # where the fits run; "auto": CUDA (gsplat) when present and the backend allows it
-    seed: int = 0
-    progress: bool = False
+from generators.refine.config import LiftConfig
+from generators.refine.inputs import SubjectView
 
 
 def fit_device(cfg: LiftConfig) -> str:
     """The fits' device. Fitted models come back on the CPU: everything after the fits is CPU code."""
     if cfg.device != "auto":
         return cfg.device
-    return "cuda" if torch.cuda.is_available() and cfg.backend in ("auto", "gsplat", "torch") else "cpu"
+    return "cuda" if torch.cuda.is_available() and cfg.renderer in ("auto", "gsplat", "torch") else "cpu"
 
 
-@dataclass
-class LiftInput:
-    """One input view: RGB, camera, the parser's mask and (optionally) its per-pixel confidence."""
+def _fit_config(cfg: LiftConfig, seed: int, **stage) -> FitConfig:
+    """The one place a LiftConfig becomes the engine's FitConfig; each stage adds its own settings."""
+    return FitConfig(seed=seed, holdout_every=0, progress=cfg.progress, backend=cfg.renderer,
+                     device=fit_device(cfg), **stage)
 
-    image: np.ndarray  # H×W×3 uint8
-    viewmat: np.ndarray  # 4×4 world→camera (OpenCV)
-    K: np.ndarray
-    mask: np.ndarray  # H×W uint8 initial labels
-    yaw: float = 0.0
-    confidence: np.ndarray | None = None  # H×W float in [0, 1]
+
+def _geometry(cfg: LiftConfig) -> dict:
+    """What a fit that creates the Gaussians needs (stage 1 and ``joint``): initialisation and growth."""
+    return {"num_init": cfg.num_init, "sh_degree": cfg.sh_degree, "alpha_weight": cfg.alpha_weight,
+            "background": (0.0, 0.0, 0.0), "densify": cfg.densify}
 
 
 def view_weight(yaw: float) -> float:
@@ -78,21 +50,20 @@ def _alpha(mask: np.ndarray) -> np.ndarray:
     return ((mask != 0) & (mask != IGNORE)).astype(np.float32)
 
 
-def fit_rgb(inputs: list[LiftInput], cfg: LiftConfig, checkpoint_dir: str | None = None) -> GaussianModel:
+def _rgb_view(v: SubjectView, **extra) -> FitView:
+    """The RGB target of a view: its image over black outside the parser's foreground, and that coverage."""
+    a = _alpha(v.mask)
+    img = v.image.astype(np.float32) / 255 * a[..., None]
+    return FitView(image=img, viewmat=v.camera.world_to_camera, K=v.camera.K, alpha=a, **extra)
+
+
+def fit_rgb(views: list[SubjectView], cfg: LiftConfig, seed: int, checkpoint_dir: str | None = None) -> GaussianModel:
     """Stage 1: RGB Gaussians over a black background; coverage supervised by the parser's foreground."""
-    views = []
-    for v in inputs:
-        a = _alpha(v.mask)
-        img = v.image.astype(np.float32) / 255 * a[..., None]
-        views.append(FitView(image=img, viewmat=v.viewmat, K=v.K, alpha=a))
-    fc = FitConfig(steps=cfg.rgb_steps, seed=cfg.seed, num_init=cfg.num_init, sh_degree=cfg.sh_degree,
-                   alpha_weight=cfg.alpha_weight, background=(0.0, 0.0, 0.0), densify=cfg.densify,
-                   holdout_every=0, checkpoint_dir=checkpoint_dir, progress=cfg.progress, backend=cfg.backend,
-                   device=fit_device(cfg))
-    return fit(views, fc).to("cpu")
+    fc = _fit_config(cfg, seed, steps=cfg.rgb_steps, checkpoint_dir=checkpoint_dir, **_geometry(cfg))
+    return fit([_rgb_view(v) for v in views], fc).to("cpu")
 
 
-def class_weights(inputs: list[LiftInput], num_classes: int, power: float) -> np.ndarray | None:
+def class_weights(views: list[SubjectView], num_classes: int, power: float) -> np.ndarray | None:
     """Per-class CE weights ∝ frequency^-power over all input masks' foreground, averaging 1 over pixels
     (so the cross-entropy keeps its weight against the RGB loss).
 
@@ -100,7 +71,7 @@ def class_weights(inputs: list[LiftInput], num_classes: int, power: float) -> np
     if power <= 0:
         return None
     counts = np.zeros(num_classes, dtype=np.float64)
-    for v in inputs:
+    for v in views:
         ids = v.mask[(v.mask != 0) & (v.mask != IGNORE)]
         counts += np.bincount(ids, minlength=num_classes)[:num_classes]
     present = counts > 0
@@ -110,7 +81,7 @@ def class_weights(inputs: list[LiftInput], num_classes: int, power: float) -> np
     return w.astype(np.float32)
 
 
-def _ce_weights(v: LiftInput, cfg: LiftConfig, per_class: np.ndarray | None = None) -> torch.Tensor:
+def _ce_weights(v: SubjectView, cfg: LiftConfig, per_class: np.ndarray | None = None) -> torch.Tensor:
     w = torch.ones(v.mask.shape, dtype=torch.float32)
     if cfg.confidence_weighting and v.confidence is not None:
         w = w * torch.from_numpy(v.confidence.astype(np.float32))
@@ -138,23 +109,29 @@ def _weighted_ce(
     return (ce * w).sum() / denominator
 
 
-def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig) -> GaussianModel:
-    """Stage 2 for ``logits`` and ``palette``: geometry and colours frozen, only per-Gaussian features learn."""
+def _label_targets(views: list[SubjectView], labels: LabelSet, cfg: LiftConfig, device: str) -> list[FitView]:
+    """Each view's label target for a custom loss: ids and per-pixel CE weights as tensors in ``extra``."""
+    per_class = class_weights(views, labels.num_classes, cfg.class_balance)
+    return [FitView(image=None, viewmat=v.camera.world_to_camera, K=v.camera.K, labels=v.mask,
+                    extra={"ids": torch.from_numpy(v.mask.astype(np.int64)).to(device),
+                           "weights": _ce_weights(v, cfg, per_class).to(device)})
+            for v in views]
+
+
+def fit_labels(rgb: GaussianModel, views: list[SubjectView], labels: LabelSet, cfg: LiftConfig, seed: int,
+               palette: bool = False) -> GaussianModel:
+    """Stage 2: geometry and colours frozen, only per-Gaussian features learn: class logits by weighted
+    cross-entropy, or (``palette``) the classes' palette colours by L1."""
     dev = fit_device(cfg)
-    if cfg.variant == "palette":
+    if palette:
         pal = torch.from_numpy(labels.palette_array.astype(np.float32) / 255).to(dev)
         init = rgb.with_features(3, names=["r", "g", "b"], fill=0.0)
     else:
         pal = None
         init = rgb.with_features(labels.num_classes, names=list(labels.names), fill=0.0)
-    per_class = class_weights(inputs, labels.num_classes, cfg.class_balance)
-    targets = [(torch.from_numpy(v.mask.astype(np.int64)).to(dev), _ce_weights(v, cfg, per_class).to(dev))
-               for v in inputs]
-    views = [FitView(image=None, viewmat=v.viewmat, K=v.K, labels=v.mask, extra={"i": i})
-             for i, v in enumerate(inputs)]
 
     def loss(r: Render, view: FitView, step: int) -> torch.Tensor:
-        lab, w = targets[view.extra["i"]]
+        lab, w = view.extra["ids"], view.extra["weights"]
         if pal is None:
             return _weighted_ce(r.features, r.alpha, lab, w, cfg.ce_normalise)
         fg = (lab != 0) & (lab != IGNORE)
@@ -162,34 +139,31 @@ def fit_labels(rgb: GaussianModel, inputs: list[LiftInput], labels: LabelSet, cf
         err = (r.features - target * r.alpha[None]).abs().sum(0)
         return (err * w * fg).sum() / (w * fg).sum().clamp_min(1e-6)
 
-    fc = FitConfig(steps=cfg.label_steps, seed=cfg.seed + 1, target="features", trainable=("features",),
-                   lr_features=0.05 if pal is None else 0.01, densify=None, holdout_every=0,
-                   progress=cfg.progress, backend=cfg.backend, device=dev)
-    return fit(views, fc, init=init, loss_fn=loss).to("cpu")
+    fc = _fit_config(cfg, seed + 1, steps=cfg.label_steps, target="features", trainable=("features",),
+                     lr_features=0.05 if pal is None else 0.01, densify=None)
+    return fit(_label_targets(views, labels, cfg, dev), fc, init=init, loss_fn=loss).to("cpu")
 
 
-def fit_joint(inputs: list[LiftInput], labels: LabelSet, cfg: LiftConfig, ssim_weight: float = 0.2) -> GaussianModel:
+def fit_joint(views: list[SubjectView], labels: LabelSet, cfg: LiftConfig, seed: int,
+              ssim_weight: float = 0.2) -> GaussianModel:
     """Variant ``joint``: one model, RGB (L1 + D-SSIM) + alpha + weighted cross-entropy, every parameter free."""
-    per_class = class_weights(inputs, labels.num_classes, cfg.class_balance)
+    per_class = class_weights(views, labels.num_classes, cfg.class_balance)
     dev = fit_device(cfg)
     targets = []
-    views = []
-    for i, v in enumerate(inputs):
-        a = _alpha(v.mask)
-        img = v.image.astype(np.float32) / 255 * a[..., None]
-        targets.append(tuple(t.to(dev) for t in (
-            torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(a),
-            torch.from_numpy(v.mask.astype(np.int64)), _ce_weights(v, cfg, per_class))))
-        views.append(FitView(image=img, viewmat=v.viewmat, K=v.K, alpha=a, extra={"i": i}))
+    for v in views:
+        t = _rgb_view(v)
+        t.extra = {"rgb": torch.from_numpy(t.image).permute(2, 0, 1).contiguous().to(dev),
+                   "alpha": torch.from_numpy(t.alpha).to(dev),
+                   "ids": torch.from_numpy(v.mask.astype(np.int64)).to(dev),
+                   "weights": _ce_weights(v, cfg, per_class).to(dev)}
+        targets.append(t)
 
     def loss(r: Render, view: FitView, step: int) -> torch.Tensor:
-        img, a, lab, w = targets[view.extra["i"]]
+        img, a, lab, w = (view.extra[k] for k in ("rgb", "alpha", "ids", "weights"))
         rgb = (1 - ssim_weight) * (r.rgb - img).abs().mean() + ssim_weight * (1 - ssim(r.rgb, img))
         return rgb + cfg.alpha_weight * (r.alpha - a).abs().mean() + _weighted_ce(r.features, r.alpha, lab, w,
                                                                                      cfg.ce_normalise)
 
-    fc = FitConfig(steps=cfg.rgb_steps, seed=cfg.seed, num_init=cfg.num_init, sh_degree=cfg.sh_degree,
-                   num_features=labels.num_classes, target="both", background=(0.0, 0.0, 0.0),
-                   densify=cfg.densify, holdout_every=0, progress=cfg.progress, backend=cfg.backend,
-                   device=dev)
-    return fit(views, fc, loss_fn=loss).to("cpu")
+    fc = _fit_config(cfg, seed, steps=cfg.rgb_steps, num_features=labels.num_classes, target="both",
+                     **_geometry(cfg))
+    return fit(targets, fc, loss_fn=loss).to("cpu")

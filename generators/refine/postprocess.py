@@ -1,33 +1,19 @@
 """Stage 5: automatic clean-up, replacing the paper's manual edits around eyes and lips.
 
-Every step is a pure function on H×W uint8 ids and can be switched on or off through ``CleanupConfig``.
+Every step is a pure function on H×W uint8 ids and can be switched on or off through ``CleanupConfig``
+(``config.py``).
 Pixels a step removes are refilled from the nearest kept pixel (one Euclidean distance transform), so
 no step invents a class that was not next to the pixel.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from scipy import ndimage
 
 from facebench.labels import IGNORE, LabelSet
-
-
-@dataclass(frozen=True)
-class CleanupConfig:
-    """Switches and sizes for post-processing. Sizes are fractions of the image area, so they scale."""
-
-    remove_small: bool = True
-    min_component_frac: float = 2e-4
-    fill_holes: bool = True
-    smooth: bool = True
-    smooth_radius: int = 1
-    sides_from_3d: bool = True
-    confidence: bool = True
-    min_confidence: float = 0.5
+from generators.refine.config import CleanupConfig
 
 
 def fill_from_nearest(ids: np.ndarray, holes: np.ndarray) -> np.ndarray:
@@ -81,6 +67,12 @@ def sides_lut(labels: LabelSet) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
+def head_x(means: torch.Tensor, head_to_world: np.ndarray) -> torch.Tensor:
+    """[N] coordinate of world points ``means [N, 3]`` along the head frame's x axis (the subject's left)."""
+    w2h = torch.from_numpy(np.linalg.inv(head_to_world)).to(means)
+    return means.detach() @ w2h[0, :3] + w2h[0, 3]
+
+
 def enforce_sides_3d(scores: torch.Tensor, x_head: torch.Tensor, labels: LabelSet, margin: float = 0.0) -> torch.Tensor:
     """Per-Gaussian left/right consistency: a Gaussian on the subject's left cannot be r_ear, and so on.
 
@@ -109,6 +101,8 @@ def apply_confidence(ids: np.ndarray, confidence: np.ndarray, min_confidence: fl
 
 def cleanup(ids: np.ndarray, cfg: CleanupConfig, num_classes: int, confidence: np.ndarray | None = None) -> np.ndarray:
     """Run the enabled 2D steps in a fixed order: components, holes, smoothing, then confidence."""
+    if not cfg.enabled:
+        return ids
     out = ids
     if cfg.remove_small:
         out = remove_small_components(out, cfg.min_component_frac)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from facebench.imageio import atomic_write_bytes
+from facebench.files import atomic_write, json_dumps_strict
 from facebench.labels import FACEBENCH
 from facebench.metrics import CONVENTION, Evaluation, iou_f1, summary
 from facebench.pose import POSE_BIN_NAMES
@@ -69,11 +68,10 @@ def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Pa
     out.mkdir(parents=True, exist_ok=True)
     by_bin, by_region = before_after_tables(q)
     head = headline(by_bin, q)
-    atomic_write_bytes(out / "by_pose_bin.csv", by_bin.to_csv(index=False).encode())
-    atomic_write_bytes(out / "by_region_yaw60.csv", by_region.to_csv(index=False).encode())
-    atomic_write_bytes(out / "quality.json", json.dumps({"headline": head, "convention": CONVENTION,
-                                                         "by_pose_bin": by_bin.to_dict("records")}, indent=1,
-                                                        allow_nan=True).encode())
+    atomic_write(out / "by_pose_bin.csv", by_bin.to_csv(index=False))
+    atomic_write(out / "by_region_yaw60.csv", by_region.to_csv(index=False))
+    atomic_write(out / "quality.json", json_dumps_strict({"headline": head, "convention": CONVENTION,
+                                                         "by_pose_bin": by_bin.to_dict("records")}, indent=1))
     figs = []
     if len(by_bin):
         figs.append(_bin_figure(by_bin, out / "before_after_by_bin.png"))
@@ -90,7 +88,7 @@ def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Pa
     md += ["## By pose bin (mean F1, foreground)", "", markdown_table(by_bin), "",
            "## By region, |yaw| ≥ 60°", "", markdown_table(by_region), ""]
     md += [f"![{p.stem}]({p.name})" for p in figs] + ["", "Convention: " + CONVENTION, ""]
-    atomic_write_bytes(out / "report.md", "\n".join(md).encode())
+    atomic_write(out / "report.md", "\n".join(md))
     return head
 
 

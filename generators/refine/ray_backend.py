@@ -17,31 +17,20 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from facebench.errors import BackendUnavailable, FacebenchError
-from generators.refine.run import (
+from generators.refine.generate_config import GenerateConfig, RefineConfig
+from generators.refine.parts import (
     ParserFactory,
     RunSummary,
     SubjectJob,
     TruthFactory,
     commit_part,
+    is_finished,
     refine_into,
     scratch_dir,
 )
-from generators.refine.subject import RefineConfig
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where and how to run. ``address`` None starts a local cluster; "auto" or "ray://head:10001" joins one."""
-
-    address: str | None = None
-    cpus_per_subject: int = 1
-    max_retries: int = 2
-    # Local cluster only: cap the object store (bytes); None lets Ray choose (30% of RAM).
-    object_store_memory: int | None = None
 
 
 def require_ray():
@@ -78,12 +67,12 @@ def _connection_hint(error: BaseException) -> str:
     return "start one with `ray start --head` or omit --address; a token-auth cluster also needs RAY_AUTH_MODE=token"
 
 
-def refine_task(job: SubjectJob, cfg: RefineConfig, parser_factory: ParserFactory,
+def refine_task(job: SubjectJob, cfg: RefineConfig, seed: int, parser_factory: ParserFactory,
                 truth_factory: TruthFactory | None, threads: int) -> tuple[str, dict[str, bytes] | None, str | None]:
     """Body of the Ray task: (status, part files by name, error). Bad input is returned, not raised."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"facebench-{job.subject}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"facebench-{job.subject}-"))  # the worker's own disk
     try:
-        done = refine_into(job, scratch, cfg, parser_factory, truth_factory, threads)
+        done = refine_into(job, scratch, cfg, seed, parser_factory, truth_factory, threads)
         files = {p.name: p.read_bytes() for p in sorted(scratch.iterdir()) if p.is_file()}
         return "done", {**files, "done.json": done}, None
     except FacebenchError as e:
@@ -104,13 +93,12 @@ def write_part(work: Path, subject: str, files: dict[str, bytes]) -> str:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_subjects_ray(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, parser_factory: ParserFactory,
-                     truth_factory: TruthFactory | None, options: RayOptions,
+def run_subjects_ray(jobs: list[SubjectJob], work: Path, cfg: GenerateConfig, parser_factory: ParserFactory,
+                     truth_factory: TruthFactory | None,
                      progress: Callable[[str, str], None] | None = None) -> RunSummary:
-    """Fan subjects out as Ray tasks; finished subjects are skipped before anything is scheduled."""
+    """Fan subjects out as Ray tasks (``cfg.ray``); finished subjects are skipped before anything is scheduled."""
     ray = require_ray()
-    if options.cpus_per_subject < 1 or options.max_retries < 0:
-        raise FacebenchError("--cpus-per-subject must be ≥ 1 and --max-retries ≥ 0")
+    options = cfg.ray
     started = not ray.is_initialized()
     if started:
         try:
@@ -133,7 +121,7 @@ def run_subjects_ray(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, pars
 
     queue = []
     for job in jobs:
-        if (work / job.subject / "done.json").exists():
+        if is_finished(work, job.subject):
             summary.skipped.append(job.subject)
             report(job.subject, "skipped")
         else:
@@ -146,7 +134,8 @@ def run_subjects_ray(jobs: list[SubjectJob], work: Path, cfg: RefineConfig, pars
             window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)) // options.cpus_per_subject)
             while queue and len(pending) < window:
                 job = queue.pop()
-                pending[task.remote(job, cfg, parser_factory, truth_factory, options.cpus_per_subject)] = job.subject
+                pending[task.remote(job, cfg.refine, cfg.seed, parser_factory, truth_factory,
+                                    options.cpus_per_subject)] = job.subject
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 subject = pending.pop(ref)

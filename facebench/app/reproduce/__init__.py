@@ -4,7 +4,7 @@ Frontal baseline → refined data from K training subjects → four fine-tunes w
 ((a) raw parser masks, (b) refined labels, (c) ground truth of the same views, (d) refined + frontal)
 → every model scored on the held-out test split → one comparison report with the claims judged.
 
-Like ``facebench/cli.py`` this package sees every floor (generators, baselines, facebench): it is the
+Like ``facebench/app/cli.py`` this package sees every floor (generators, baselines, facebench): it is the
 orchestration on top, imported lazily by the CLI. Modules, one idea each: ``scales`` (budgets),
 ``stages`` (resumable, atomic stage folders), ``variants`` (the training sets (a), (c), (d)),
 ``models`` (fine-tune and evaluate), ``compare`` (tables and claims), ``figures``, ``report``, ``run``.

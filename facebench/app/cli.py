@@ -114,53 +114,6 @@ def download(
 
 
 @app.command()
-def generate(
-    captures: Annotated[list[Path] | None, typer.Argument(
-        help="Capture folders (nerfstudio transforms.json) or folders of them; none: built-in synthetic subjects.",
-        show_default=False)] = None,
-    out: Annotated[Path, typer.Option(help="Dataset folder to write.")] = Path("facebench-data"),
-    parser: Annotated[str | None, typer.Option(help="Initial-mask checkpoint (default: shipped BiSeNet).")] = None,
-    masks: Annotated[Path | None, typer.Option(help="Or a folder of initial masks {view_id}.png.")] = None,
-    subjects: Annotated[int, typer.Option(help="Synthetic subjects (built-in input only).")] = 2,
-    views: Annotated[int, typer.Option(help="Input views per synthetic subject.")] = 24,
-    input_size: Annotated[int, typer.Option(help="Input image size of synthetic captures.")] = 128,
-    new_views: Annotated[int, typer.Option(help="New viewpoints rendered per subject.")] = 32,
-    size: Annotated[int, typer.Option(help="Output image size.")] = 256,
-    variant: Annotated[str, typer.Option(help="Label lifting: joint | logits | palette (default by measurement, "
-                                              "BENCHMARKS.md).")] = "logits",  # = cli_generate.DEFAULT_VARIANT
-    rgb_steps: Annotated[int, typer.Option(help="Stage-1 (RGB) optimisation steps.")] = 400,
-    label_steps: Annotated[int, typer.Option(help="Stage-2 (labels) optimisation steps.")] = 150,
-    cleanup: Annotated[bool, typer.Option(help="Automatic post-processing (components, holes, smoothing, 3D "
-                                                "sides, confidence); off by default: it cost F1 when measured.")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Seed for subjects, fits and view sampling.")] = 0,
-    workers: Annotated[int, typer.Option(help="Subjects processed in parallel (processes, local backend).")] = 1,
-    backend: Annotated[str, typer.Option(help="local (processes on this machine) | ray (one task per subject; "
-                                              "pip install 'facebench[distributed]').")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster: auto | host:port | ray://host:10001 "
-                                                     "(default: start a local one).")] = None,
-    cpus_per_subject: Annotated[int, typer.Option(help="CPUs reserved by each Ray task.")] = 1,
-    max_retries: Annotated[int, typer.Option(help="Ray retries of a subject whose worker died or raised.")] = 2,
-    renderer: Annotated[str, typer.Option(help="Gaussian rasterizer: auto (gsplat on a CUDA machine, else C++ "
-                                               "kernels where a compiler exists, else torch) | gsplat | cpp | "
-                                               "torch.")] = "auto",
-) -> None:
-    """Refine a parser's labels through dual 3D Gaussian splatting into a pose-diverse dataset.
-
-    With no arguments: a few seeded synthetic subjects, initial masks from the shipped frontal BiSeNet,
-    the dataset in ./facebench-data and a quality report (initial vs refined against exact ground truth)
-    beside it. Interrupted runs resume without redoing finished subjects.
-    """
-    from facebench.cli_generate import run_generate
-
-    run_generate(captures=captures or [], out=out, parser=parser, masks=masks, subjects=subjects, views=views,
-                 input_size=input_size, new_views=new_views, size=size, variant=variant, rgb_steps=rgb_steps,
-                 label_steps=label_steps, cleanup=cleanup, seed=seed, workers=workers, echo=typer.echo,
-                 backend=backend, address=address, cpus_per_subject=cpus_per_subject, max_retries=max_retries,
-                 renderer=renderer)
-
-
-@app.command()
 def reproduce(
     scale: Annotated[str, typer.Option(help="small (CI smoke test, minutes) | default (≤ 90 min on 2 cores) | large.")
     ] = "default",
@@ -173,7 +126,7 @@ def reproduce(
     (c) ground truth of the same views, (d) refined + frontal data; scores every model on the held-out
     test split and judges the claims in <out>/report/comparison.md. docs/reproduce.md explains it.
     """
-    from facebench.reproduce.run import run_reproduce
+    from facebench.app.reproduce.run import run_reproduce
 
     run_reproduce(scale, out, echo=typer.echo)
 
@@ -181,11 +134,13 @@ def reproduce(
 def _mount() -> None:
     """Attach the other floors' commands. Their modules import only typer at the top, so --help stays instant."""
     from baselines.cli import export_onnx_command, predict_command, train_command
+    from facebench.app.generate import generate_command
     from facebench.importers.cli import import_command
     from facebench.study.cli import study_app
     from generators.heads.cli import heads_command
-    from leaderboard.cli import leaderboard_app, submit_command
+    from leaderboard.cli import MODELS, leaderboard_app, submit_command
 
+    app.command("generate")(generate_command)
     app.command("heads")(heads_command)
     app.command("train")(train_command)
     app.command("predict")(predict_command)
@@ -194,6 +149,20 @@ def _mount() -> None:
     app.command("import")(import_command)
     app.add_typer(study_app, name="study")
     app.add_typer(leaderboard_app, name="leaderboard")
+    MODELS.architectures, MODELS.load_parser = _architectures, _load_parser
+
+
+def _architectures() -> list[str]:
+    """The baselines' registered architectures (imports torch: only when a checkpoint is submitted)."""
+    from baselines.models import MODELS as registry
+
+    return sorted(registry)
+
+
+def _load_parser(spec: str):
+    from baselines.predict import load_parser
+
+    return load_parser(spec)
 
 
 _mount()

@@ -1,6 +1,6 @@
 """Offline check of head-pose estimation on synthetic heads with known pose. Run:
 
-    python -m facebench.importers.measure_pnp [--heads 8] [--views 25] [--renders 4]
+    python benchmarks/measure_pnp.py [--heads 8] [--views 25] [--renders 4]
 
 Like ``make_mean_face`` this imports ``generators.heads`` and is never imported by the library.
 For each sampled head (identity and expression vary, so its shape is *not* the mean face) and each

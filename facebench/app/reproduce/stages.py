@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facebench.imageio import atomic_write_bytes, replace_dir
+from facebench.files import atomic_write, replace_dir, temp_dir
 
 MARKER = ".done.json"
 
@@ -45,11 +44,10 @@ class Stages:
         self.echo(f"[run]  {name}")
         t0 = time.perf_counter()
         if atomic:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+            tmp = temp_dir(final.parent, f".{final.name}.tmp-")
             try:
                 fn(tmp)
-                atomic_write_bytes(tmp / MARKER, b"{}")  # provisional; rewritten with the time below
+                atomic_write(tmp / MARKER, b"{}")  # provisional; rewritten with the time below
                 replace_dir(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -58,7 +56,7 @@ class Stages:
             final.mkdir(parents=True, exist_ok=True)
             fn(final)
         seconds = time.perf_counter() - t0
-        atomic_write_bytes(final / MARKER, json.dumps({"stage": name, "seconds": round(seconds, 1)}).encode())
+        atomic_write(final / MARKER, json.dumps({"stage": name, "seconds": round(seconds, 1)}).encode())
         self.timings[name] = seconds
         self.echo(f"[done] {name}: {seconds:.0f} s")
         return final

@@ -51,6 +51,19 @@ class Scale:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def generate_config(self):
+        """``generate``'s own defaults (variant, fits, no post-processing) at this scale's sizes and seeds."""
+        from dataclasses import replace
+
+        from generators.refine.config import SyntheticInput
+        from generators.refine.generate_config import GenerateConfig
+
+        d = GenerateConfig()
+        refine = replace(d.refine, out_size=self.size, views=replace(d.refine.views, n_views=self.new_views),
+                         lift=replace(d.refine.lift, rgb_steps=self.rgb_steps, label_steps=self.label_steps))
+        return replace(d, refine=refine, seed=self.data_seed, workers=self.workers,
+                       synthetic=SyntheticInput(self.train_subjects, self.input_views, self.input_size))
+
 
 SCALES: dict[str, Scale] = {
     # CI smoke test: tiny but real (real heads, real Gaussian fits, real fine-tunes); its numbers mean nothing

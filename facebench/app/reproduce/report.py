@@ -6,16 +6,15 @@ recomputes it writes the same bytes; timings go to ``timings.json`` beside the s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from facebench.imageio import atomic_write_bytes
+from facebench.app.reproduce import figures
+from facebench.app.reproduce.compare import GROUPS, YAW60, compare
+from facebench.files import atomic_write, json_dumps_strict
 from facebench.metrics import CONVENTION, Evaluation, iou_f1
-from facebench.reproduce import figures
-from facebench.reproduce.compare import GROUPS, YAW60, compare
 
 # Extreme-pose targets for the qualitative grid (yaw in degrees): both profiles, both rear quarters, the back.
 GRID_YAWS = (75.0, -75.0, 130.0, -130.0, 180.0)
@@ -141,12 +140,12 @@ def write_comparison(out: Path, evals: dict[str, Evaluation], names: dict[str, s
     out.mkdir(parents=True, exist_ok=True)
     result = compare(evals, scale["n_boot"], scale["seed"])
     doc = {"scale": scale, "test": test_info, "models": names, **result}
-    atomic_write_bytes(out / "comparison.json", (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode())
+    atomic_write(out / "comparison.json", json_dumps_strict(doc, indent=1, sort_keys=False) + "\n")
     head, region = tables(result, names)
-    atomic_write_bytes(out / "by_pose_bin.csv", head.to_csv(index=False).encode())
-    atomic_write_bytes(out / "per_region.csv", region.to_csv(index=False).encode())
+    atomic_write(out / "by_pose_bin.csv", head.to_csv(index=False).encode())
+    atomic_write(out / "per_region.csv", region.to_csv(index=False).encode())
     figures.f1_vs_yaw(evals, names, out / "f1_vs_yaw.png", min(scale["n_boot"], 300), scale["seed"])
     figures.region_bars(result["scores"], names, "profile", out / "profile_regions.png")
     figures.extreme_grid(grid_rows(test, checkpoints, evals), names, out / "extreme_grid.png")
-    atomic_write_bytes(out / "comparison.md", markdown(doc, names, scale, test_info).encode())
+    atomic_write(out / "comparison.md", markdown(doc, names, scale, test_info).encode())
     return doc

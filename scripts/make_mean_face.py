@@ -1,7 +1,7 @@
 """Derive the mean 3D face landmarks (iBUG 68-point layout) from the MakeHuman template. Run offline:
 
-    python -m facebench.importers.make_mean_face        # rewrites facebench/importers/mean_face_68.json
-    python -m facebench.importers.make_mean_face --anchors-only   # keep the 68 points, redo region anchors
+    python scripts/make_mean_face.py        # rewrites facebench/importers/mean_face_68.json
+    python scripts/make_mean_face.py --anchors-only   # keep the 68 points, redo region anchors
 
 This is the only importer module that imports ``generators`` (the facebench ground floor must not), so
 the runtime reads the shipped JSON instead. Each landmark is one template vertex, chosen by a geometric

@@ -34,7 +34,7 @@ FRONTAL_MAX_PITCH = 20.0
 
 def subject_truths(captures: Path) -> dict[str, tuple[TruthFn, dict]]:
     """Subject name → (camera → (rgb, labels), its capture's meta) for every synthetic capture under ``captures``."""
-    from facebench.cli_generate import synthetic_truth
+    from generators.refine.pipeline import synthetic_truth
 
     out = {}
     for p in sorted(d for d in captures.iterdir() if (d / "transforms.json").exists()):

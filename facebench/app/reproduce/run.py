@@ -18,11 +18,11 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from facebench.app.reproduce.models import FINETUNES, MODELS
+from facebench.app.reproduce.scales import Scale, get_scale
+from facebench.app.reproduce.stages import Stages, clear_temporaries
 from facebench.errors import InputNotFound, InvalidConfig
-from facebench.imageio import atomic_write_bytes, ensure_writable_folder
-from facebench.reproduce.models import FINETUNES, MODELS
-from facebench.reproduce.scales import Scale, get_scale
-from facebench.reproduce.stages import Stages, clear_temporaries
+from facebench.files import atomic_write, ensure_writable_folder
 
 
 def _check_config(out: Path, scale: Scale) -> None:
@@ -35,12 +35,12 @@ def _check_config(out: Path, scale: Scale) -> None:
             raise InvalidConfig(f"holds a run at scale {have.get('scale', {}).get('name')!r} with other settings",
                                 out, hint="use the same --scale to resume, or a new --out")
     else:
-        atomic_write_bytes(stamp, (json.dumps(want, indent=1) + "\n").encode())
+        atomic_write(stamp, (json.dumps(want, indent=1) + "\n").encode())
 
 
 def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = print) -> dict:
     """Run (or resume) the whole comparison at ``scale_name`` into ``out``; returns comparison.json's content."""
-    from facebench.cli_generate import DEFAULT_PARSER
+    from facebench.app.generate import DEFAULT_PARSER
 
     scale = get_scale(scale_name)
     out = ensure_writable_folder(out)
@@ -67,14 +67,12 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
 
     test = st.run("test", test_split) / "data"
 
-    # 3. Refined data from K training subjects (resumes per subject inside run_generate).
+    # 3. Refined data from K training subjects (resumes per subject inside generate), generate's defaults
+    #    but for the scale's sizes.
     def generate(d: Path) -> None:
-        from facebench.cli_generate import DEFAULT_VARIANT, run_generate
+        from facebench.app.generate import ParserSpec, run
 
-        run_generate(captures=[], out=d / "data", parser=str(baseline), masks=None, subjects=scale.train_subjects,
-                     views=scale.input_views, input_size=scale.input_size, new_views=scale.new_views, size=scale.size,
-                     variant=DEFAULT_VARIANT, rgb_steps=scale.rgb_steps, label_steps=scale.label_steps, cleanup=False,
-                     seed=scale.data_seed, workers=scale.workers, echo=echo)
+        run([], d / "data", scale.generate_config(), ParserSpec(checkpoint=str(baseline)), echo=echo)
 
     gen = st.run("generate", generate, atomic=False)
     refined = gen / "data"
@@ -82,8 +80,8 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
     # 4. The other training sets, on the same rendered views.
     def variants(d: Path) -> None:
         from baselines.predict import load_parser
+        from facebench.app.reproduce import variants as v
         from facebench.dataset import load
-        from facebench.reproduce import variants as v
 
         ds = load(refined)
         truths = v.subject_truths(gen / ".data.work" / "captures")
@@ -102,7 +100,8 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
                   "d_mixed": var / "d_mixed"}
 
     # 5. Four fine-tunes from the baseline, identical budgets (each resumes from its own checkpoints).
-    from facebench.reproduce.models import evaluate_checkpoint, finetune, load_evaluation
+    from facebench.app.reproduce.models import evaluate_checkpoint, finetune
+    from facebench.metrics import Evaluation
 
     checkpoints = {"baseline": baseline}
     for m in FINETUNES:
@@ -121,14 +120,14 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
                  "seed": scale.test_seed, "n_images": n_test}
 
     def report(d: Path) -> None:
-        from facebench.reproduce.report import write_comparison
+        from facebench.app.reproduce.report import write_comparison
 
-        evals = {m: load_evaluation(reports[m] / "evaluation.npz") for m in MODELS}
+        evals = {m: Evaluation.load(reports[m] / "evaluation.npz").sorted_by_id() for m in MODELS}
         write_comparison(d, evals, dict(MODELS), checkpoints, test, scale.as_dict(), test_info)
 
     rep = st.run("report", report)
     if st.timings:  # every stage's own time, as its marker recorded it (runs that resumed included)
-        atomic_write_bytes(out / "timings.json", (json.dumps(st.recorded_seconds(), indent=1) + "\n").encode())
+        atomic_write(out / "timings.json", (json.dumps(st.recorded_seconds(), indent=1) + "\n").encode())
     doc = json.loads((rep / "comparison.json").read_text())
     for c in doc["claims"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[c["pass"]]

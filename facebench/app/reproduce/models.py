@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from facebench.imageio import atomic_write_bytes
-from facebench.labels import FACEBENCH
-from facebench.metrics import Evaluation
-from facebench.reproduce.scales import Scale
+from facebench.app.reproduce.scales import Scale
 
 # The comparison's models: key → (label in tables and figures, training set or None for the baseline).
 MODELS: dict[str, str] = {
@@ -56,24 +51,5 @@ def evaluate_checkpoint(checkpoint: Path, test: Path, out: Path, name: str, scal
         task = bar.add_task(f"evaluating {name}", total=len(ds.metadata("test")))
         run = evaluate_parser(parser, ds, "test", progress=lambda k: bar.advance(task, k))
     write_report(run, out, model_name=name, n_boot=scale.n_boot, seed=scale.seed)
-    save_evaluation(run.evaluation, out / "evaluation.npz")
+    run.evaluation.save(out / "evaluation.npz")
     return run.evaluation.scores(n_boot=0)
-
-
-def save_evaluation(ev: Evaluation, path: Path) -> None:
-    """Per-image confusion matrices with ids, pose bins and yaws (what the comparison needs)."""
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, cm=ev.per_image, ids=np.array(ev.ids, dtype=str), groups=np.array(ev.groups, dtype=str),
-                        yaws=np.array(ev.yaws, dtype=np.float64))
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_evaluation(path: Path) -> Evaluation:
-    """The Evaluation saved by ``save_evaluation``, images sorted by id (so models pair image by image)."""
-    with np.load(path) as z:
-        order = np.argsort(z["ids"], kind="stable")
-        cm, ids, groups, yaws = z["cm"][order], z["ids"][order], z["groups"][order], z["yaws"][order]
-    return Evaluation(labels=FACEBENCH, ids=ids.tolist(), groups=groups.tolist(), yaws=yaws.tolist(),
-                      matrices=list(cm))

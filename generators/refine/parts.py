@@ -1,0 +1,139 @@
+"""A subject's part of a run: computed into a scratch folder, committed by rename, finished when done.json exists.
+
+Both backends (local processes in ``run.py``, Ray tasks in ``ray_backend.py``) use these, so there is one
+definition of a finished subject and one way to commit one:
+
+    work/<subject>/samples.parquet   the new views (label_source = refined)
+    work/<subject>/quality.npz       initial vs refined accumulators (``facebench.metrics.save_evaluations``)
+    work/<subject>/examples.npz      a few extreme-pose views for the report's overlays
+    work/<subject>/done.json         written last: only a folder holding it is ever read
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from facebench.captures import Capture
+from facebench.dataset import samples_table
+from facebench.files import atomic_write, temp_dir
+from facebench.labels import FACEBENCH
+from facebench.metrics import save_evaluations
+from facebench.parsing import MaskFolderParser, Parser
+from generators.refine.generate_config import RefineConfig
+from generators.refine.inputs import load_views
+from generators.refine.subject import refine_subject
+
+# Builds the parser in the worker (a checkpoint is loaded once per process): () -> facebench Parser
+ParserFactory = Callable[[], Parser]
+# Optionally rebuilds ground truth for a capture (synthetic subjects): capture -> camera -> (rgb, labels)
+TruthFactory = Callable[[Capture], Callable | None]
+# Marks a subject's scratch folder; only ``work/<subject>/`` with a done.json is ever read.
+SCRATCH = ".scratch-"
+DONE = "done.json"
+
+
+@dataclass
+class SubjectJob:
+    """One subject to refine: its name and its capture, read and checked once by the caller."""
+
+    subject: str
+    capture: Capture
+
+
+@dataclass
+class RunSummary:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def is_finished(work: Path, subject: str) -> bool:
+    """The one definition of a finished subject: its folder holds done.json (committed last)."""
+    return (work / subject / DONE).exists()
+
+
+def finished_parts(work: Path) -> list[Path]:
+    """Finished subject folders in name order (scratch folders are hidden and never count)."""
+    if not work.is_dir():
+        return []
+    return [d for d in sorted(work.iterdir()) if not d.name.startswith(".") and is_finished(work, d.name)]
+
+
+def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, parser_factory: ParserFactory,
+                truth_factory: TruthFactory | None, threads: int | None = None) -> bytes:
+    """Refine one subject, writing its part files into ``scratch``; returns the done.json bytes (not written).
+
+    Kept apart from committing the part so a remote worker can compute on its own disk and ship the bytes back.
+    """
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    parser = parser_factory()
+    views = load_views(job.capture, parser)
+    truth = truth_factory(job.capture) if truth_factory is not None else None
+    # A folder of masks can't label new views; a network can, which measures the initial parser there.
+    predict = None if isinstance(parser, MaskFolderParser) else (lambda images: parser.predict(images))
+    res = refine_subject(job.subject, views, job.capture.head_to_world, FACEBENCH, cfg, seed, predict=predict,
+                         truth=truth, checkpoint_dir=str(scratch / "fit"))
+    # The scratch folder is the unit of atomicity (committed by rename), so its files are written in place.
+    pq.write_table(samples_table(res.samples), scratch / "samples.parquet", compression="zstd")
+    save_evaluations(scratch / "quality.npz", res.quality)
+    if res.examples:
+        np.savez_compressed(scratch / "examples.npz", **{f"{i}__{k}": (v if v is not None else np.zeros(0))
+                                                         for i, e in enumerate(res.examples) for k, v in e.items()})
+    shutil.rmtree(scratch / "fit", ignore_errors=True)
+    return json.dumps({"subject": job.subject, **res.stats}).encode()
+
+
+def load_examples(parts: list[Path], per_subject: int = 2) -> list[dict]:
+    """The first few overlay examples of each finished part (written by ``refine_into``)."""
+    out = []
+    for d in parts:
+        p = d / "examples.npz"
+        if not p.exists():
+            continue
+        with np.load(p) as z:
+            for i in sorted({int(k.split("__")[0]) for k in z.files})[:per_subject]:
+                e = {k.split("__", 1)[1]: z[k] for k in z.files if k.startswith(f"{i}__")}
+                e["id"], e["yaw"] = str(e["id"]), float(e["yaw"])
+                if e["initial"].size == 0:
+                    e["initial"] = None
+                out.append(e)
+    return out
+
+
+def scratch_dir(work: Path, subject: str) -> Path:
+    """A fresh hidden sibling of the subject's folder (same filesystem, so the commit is a rename)."""
+    return temp_dir(work, prefix=f".{subject}{SCRATCH}")
+
+
+def commit_part(scratch: Path, work: Path, subject: str, done: bytes) -> str:
+    """Move a finished scratch folder to ``work/<subject>`` by rename, then write done.json last.
+
+    A reader sees either no folder, a folder without done.json (ignored), or the whole part. If the subject
+    was finished meanwhile (a duplicate attempt), the existing part wins and the scratch is dropped.
+    """
+    if is_finished(work, subject):
+        shutil.rmtree(scratch, ignore_errors=True)
+        return "skipped"
+    out = work / subject
+    shutil.rmtree(out, ignore_errors=True)  # a part left unfinished by an older version or a crash
+    os.rename(scratch, out)
+    atomic_write(out / DONE, done)
+    return "done"
+
+
+def clear_scratch(work: Path) -> None:
+    """Scratch folders left by killed attempts are never read; drop them when a run starts."""
+    if work.is_dir():
+        for d in work.glob(f".*{SCRATCH}*"):
+            shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""``generate``: captures and a parser in, a refined pose-diverse dataset and its quality report out.
+
+One library call with one config (``GenerateConfig``); ``facebench generate`` only maps its options onto
+the config and hands over a parser factory (parsers live in another wing, so the app floor builds them).
+Work goes to ``<out>/../.<out name>.work/``: rerunning with the same config resumes subject by subject; a
+changed config starts over there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from facebench.captures import Capture, find_captures, read_capture
+from facebench.dataset import DatasetInfo
+from facebench.errors import FacebenchError
+from facebench.files import atomic_write
+from facebench.metrics import load_evaluations
+from generators.refine.config import SyntheticInput
+from generators.refine.generate_config import GenerateConfig
+from generators.refine.parts import ParserFactory, SubjectJob, TruthFactory, finished_parts, load_examples
+from generators.refine.run import assemble, config_record, run_subjects
+
+
+def synthetic_truth(capture: Capture):
+    """Ground truth at any camera for captures rendered by generators.heads (None for any other capture)."""
+    from generators.heads import render_view, sample_head
+    from generators.heads.capture import GENERATOR
+
+    if capture.meta.get("generator") != GENERATOR:
+        return None
+    head = sample_head(int(capture.meta["seed"]))
+
+    def truth(cam):
+        r = render_view(head, cam)
+        return r.rgb, r.labels
+
+    return truth
+
+
+def synthetic_captures(work: Path, synthetic: SyntheticInput, seed: int, workers: int = 1,
+                       split: str = "train") -> list[Path]:
+    """The built-in input: seeded synthetic subjects seen by a ring of cameras."""
+    from generators.heads import RigConfig, write_captures
+
+    rig = RigConfig(views=synthetic.views, pitch_range=(-30.0, 30.0))
+    return write_captures(work / "captures", subjects=synthetic.subjects, rig=rig, size=synthetic.size, seed=seed,
+                          workers=workers, split=split)
+
+
+def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: ParserFactory,
+             truth: TruthFactory | None = synthetic_truth, provenance: dict | None = None,
+             echo: Callable[[str], None] = print) -> dict:
+    """Refine ``parser``'s labels of ``captures`` (none: ``cfg.synthetic``) into the dataset ``out``.
+
+    ``parser`` is a picklable factory of the initial-mask Parser (built once in each worker); ``truth``
+    rebuilds ground truth for captures that have it, only ever to measure; ``provenance`` (e.g. the parser's
+    spec) is recorded beside the config. Writes ``out`` and ``<out>-quality/``; returns the quality headline.
+    """
+    from rich.progress import Progress
+
+    from generators.refine.quality import write_quality_report
+
+    out = Path(out)
+    work = out.parent / f".{out.name}.work"
+    paths = find_captures(list(captures)) if captures else []
+    recipe = {"config": config_record(cfg), "captures": [str(p) for p in paths], **(provenance or {})}
+    _start_or_resume(work, recipe, echo)
+    if not paths:
+        s = cfg.synthetic
+        echo(f"built-in input: {s.subjects} synthetic subjects × {s.views} views at {s.size}²")
+        paths = synthetic_captures(work, s, cfg.seed, cfg.workers)
+    # Every capture is read and checked before any subject is fitted.
+    jobs = [SubjectJob(subject=p.name, capture=read_capture(p)) for p in paths]
+    with Progress() as bar:
+        task = bar.add_task(f"refining {len(jobs)} subjects ({cfg.refine.variant.name})", total=len(jobs))
+
+        def tick(subject: str, status: str) -> None:
+            bar.advance(task)
+            bar.console.print(f"  {subject}: {status}")
+
+        summary = run_subjects(jobs, work / "subjects", cfg, parser, truth, tick)
+    for subject, err in summary.failed.items():
+        echo(f"  {subject} FAILED: {err.strip().splitlines()[-1]}")
+    if not summary.done and not summary.skipped:
+        subject, err = next(iter(summary.failed.items()))
+        raise FacebenchError(f"every subject failed; nothing written (first, {subject}: "
+                             f"{err.strip().splitlines()[-1]})")
+    info = DatasetInfo(pretty_name="facebench refined extreme-pose faces",
+                       description="Face-parsing labels refined through dual 3D Gaussian splatting "
+                                   "(Gahlawat et al., VCIP 2025), rendered from new head poses.",
+                       generation={k: v for k, v in recipe.items() if k != "config"})
+    ds = assemble(work / "subjects", out, cfg, info)
+    done = finished_parts(work / "subjects")
+    quality = load_evaluations([d / "quality.npz" for d in done])
+    report = out.parent / f"{out.name}-quality"
+    head = write_quality_report(quality, load_examples(done), report, f"Refinement quality ({cfg.refine.variant.name})")
+    echo(f"dataset: {ds}")
+    echo(f"quality report: {report / 'report.md'}")
+    if head:
+        echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
+             f"frontal change {head['f1_delta_frontal']:+.3f}")
+    return head
+
+
+def _start_or_resume(work: Path, recipe: dict, echo: Callable[[str], None]) -> None:
+    """Resume ``work`` when it was made by the same recipe; otherwise start over there."""
+    stamp = work / "config.json"
+    if stamp.exists() and json.loads(stamp.read_text()) != json.loads(json.dumps(recipe)):
+        echo(f"config changed since the last run: starting over in {work}")
+        shutil.rmtree(work)
+    atomic_write(stamp, json.dumps(recipe, indent=1))
