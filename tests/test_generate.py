@@ -154,6 +154,7 @@ def test_a_variant_added_through_the_registry_alone_runs_through_generate(captur
             return image, np.where(covered, self.cls, 0).astype(np.uint8), covered.astype(np.float32)
 
     caps, masks = captures
+    umask = os.umask(0o022)  # and what generate writes is readable by others under the usual umask
     try:
         d = GenerateConfig()
         cfg = replace(d, seed=3, refine=replace(d.refine, variant=make_variant("toy-skin"), out_size=32,
@@ -163,6 +164,10 @@ def test_a_variant_added_through_the_registry_alone_runs_through_generate(captur
         generate([caps], out, cfg, partial(MaskFolderParser, str(masks)), echo=lambda s: None)
     finally:
         VARIANTS.pop("toy-skin")
+        os.umask(umask)
+    written = [p for root in (out, tmp_path / "data-quality") for p in (root, *root.rglob("*"))]
+    assert len(written) > 8 and all(p.stat().st_mode & 0o044 == 0o044 for p in written)
+    assert all(p.stat().st_mode & 0o011 == 0o011 for p in written if p.is_dir())
     ds = load(out)
     rows = pq.read_table(next(iter((out / "data").glob("*.parquet")))).to_pylist()
     assert {json.loads(r["provenance"])["method"] for r in rows} == {"dual-3dgs/toy-skin"}
