@@ -3,9 +3,9 @@
     python benchmarks/bench_rasterize.py            # 128² and 256²; 5k/20k/50k; 3 and 19 channels; 2 scenes
     python benchmarks/bench_rasterize.py --quick    # 128², 20k, both scenes and channel counts
 
-"ours" is ``generators.gaussians.rasterize`` with each CPU backend: "cpp" (the C++ tile compositor,
+"ours" is ``generators.gaussians.rasterize`` with each CPU renderer: "cpp" (the C++ tile compositor,
 the default wherever a compiler exists) and "torch" (the pure-torch pair compositor). The headline is
-the first of ``--backends``. "gsplat ref" is gsplat's pure-torch
+the first of ``--renderers``. "gsplat ref" is gsplat's pure-torch
 projection (``_quat_scale_to_covar_preci`` + ``_fully_fused_projection``) followed by the straightforward
 compositor below: tile lists built with vectorised ops (gsplat's own ``_isect_tiles`` is a Python loop),
 then per 16×16 tile a dense (Gaussians × pixels) alpha matrix, an exclusive cumulative product for the
@@ -127,7 +127,7 @@ def worker(case: dict) -> dict:
     if case["impl"] == "ours":
 
         def step():
-            img, a, d = rasterize(*params, view, K, size, size, backend=case["backend"], use_compile=case["compile"])
+            img, a, d = rasterize(*params, view, K, size, size, renderer=case["renderer"], use_compile=case["compile"])
             (img.sum() + a.sum() + d.sum()).backward()
     else:
 
@@ -161,10 +161,10 @@ def worker(case: dict) -> dict:
     if case["impl"] == "ref" and case.get("check"):
         from generators.gaussians.native_composite import native_available
 
-        with torch.no_grad():  # the largest difference of either CPU backend's image from the reference's
+        with torch.no_grad():  # the largest difference of either CPU renderer's image from the reference's
             b = reference_render(*params, view, K, size, size)[0]
             diffs = [
-                float((rasterize(*params, view, K, size, size, backend=name)[0] - b).abs().max())
+                float((rasterize(*params, view, K, size, size, renderer=name)[0] - b).abs().max())
                 for name in ("torch", "cpp")
                 if name == "torch" or native_available()
             ]
@@ -190,7 +190,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="128², 20k Gaussians only")
     ap.add_argument("--threads", type=int, default=0, help="torch threads in each case (0: torch's default)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the projection (and torch's pair kernels)")
-    ap.add_argument("--backends", default="cpp,torch", help="our CPU backends to time; the first is the headline")
+    ap.add_argument("--renderers", default="cpp,torch", help="our CPU renderers to time; the first is the headline")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--ref-repeats", type=int, default=2)
     ap.add_argument("--no-ref", action="store_true", help="skip the gsplat reference path")
@@ -206,7 +206,7 @@ def main() -> None:
         f"{args.threads or 'default'}; compile {args.compile}",
         flush=True,
     )
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    renderers = [b.strip() for b in args.renderers.split(",") if b.strip()]
     print(
         f"{'size':>5} {'N':>6} {'ch':>3} {'scene':>7} {'ours':>5} | {'ours ms':>8} {'min':>7} {'cpu':>7} {'MB':>6} | "
         f"{'ref ms':>8} {'cpu':>7} {'MB':>6} {'ratio':>6} {'max|diff|':>9}",
@@ -224,11 +224,11 @@ def main() -> None:
                             {**base, "impl": "ref", "warmup": 1, "repeats": args.ref_repeats, "check": True},
                             not args.omp_active,
                         )
-                    for backend in backends:
-                        ours_case = {**base, "impl": "ours", "compile": args.compile, "warmup": 2, "backend": backend}
+                    for renderer in renderers:
+                        ours_case = {**base, "impl": "ours", "compile": args.compile, "warmup": 2, "renderer": renderer}
                         ours = run_case({**ours_case, "repeats": args.repeats}, not args.omp_active)
                         ratio = ref["ms"] / ours["ms"] if ref else float("nan")
-                        line = f"{size:>5} {n:>6} {ch:>3} {kind:>7} {backend:>5} | {ours['ms']:8.1f} "
+                        line = f"{size:>5} {n:>6} {ch:>3} {kind:>7} {renderer:>5} | {ours['ms']:8.1f} "
                         line += f"{ours['ms_min']:7.1f} {ours['cpu_ms']:7.1f} {ours['peak_mb']:6.0f} | "
                         line += (
                             f"{ref['ms']:8.1f} {ref['cpu_ms']:7.1f} {ref['peak_mb']:6.0f} {ratio:6.1f} "
@@ -245,9 +245,9 @@ def main() -> None:
                                 "peak_mb": round(ours["peak_mb"], 1),
                             }
                             if headline is None:
-                                headline = {**figures, "backend": backend}
+                                headline = {**figures, "renderer": renderer}
                             else:
-                                headline.update({f"{backend}_{k}": v for k, v in figures.items()})
+                                headline.update({f"{renderer}_{k}": v for k, v in figures.items()})
     print(f"# load average after: {os.getloadavg()[0]:.2f}", flush=True)
     print(json.dumps(headline))
 

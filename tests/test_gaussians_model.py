@@ -1,4 +1,4 @@
-"""GaussianModel files (safetensors + JSON, PLY), SH against gsplat, and backend selection."""
+"""GaussianModel files (safetensors + JSON, PLY), SH against gsplat, and renderer selection."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from facebench.errors import BackendUnavailable, CheckpointError, FacebenchError
 from generators.gaussians.cameras import intrinsics, look_at
 from generators.gaussians.model import GaussianModel
-from generators.gaussians.rasterize import choose_backend, rasterize
+from generators.gaussians.rasterize import choose_renderer, rasterize
 from generators.gaussians.sh import eval_sh
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -132,11 +132,11 @@ def test_forced_gsplat_without_cuda_is_a_user_error():
             torch.eye(3),
             4,
             4,
-            backend="gsplat",
+            renderer="gsplat",
         )
     assert isinstance(info.value, FacebenchError) and "CUDA" in str(info.value)
     with pytest.raises(FacebenchError):
-        choose_backend(torch.device("cpu"), "vulkan")  # type: ignore[arg-type]
+        choose_renderer(torch.device("cpu"), "vulkan")  # type: ignore[arg-type]
 
 
 def _tiny_render(**kw):
@@ -155,22 +155,22 @@ def test_backend_choice_is_logged(caplog):
         _tiny_render()
     expected = "cpp" if _compiler() is not None else "torch"
     assert native_available() == (expected == "cpp")
-    assert any(f"backend {expected} (asked auto)" in r.getMessage() for r in caplog.records)
-    assert choose_backend(torch.device("cpu"), "torch") == "torch"
+    assert any(f"renderer {expected} (asked auto)" in r.getMessage() for r in caplog.records)
+    assert choose_renderer(torch.device("cpu"), "torch") == "torch"
 
 
 def test_without_the_cpp_kernel_auto_falls_back_and_forcing_it_is_one_clear_error():
-    """FACEBENCH_NATIVE=0 (or no compiler): auto renders with torch; backend='cpp' names the reason."""
+    """FACEBENCH_NATIVE=0 (or no compiler): auto renders with torch; renderer='cpp' names the reason."""
     code = (
         "import logging, torch\n"
         "from facebench.errors import BackendUnavailable\n"
-        "from generators.gaussians.rasterize import rasterize, choose_backend\n"
-        "assert choose_backend(torch.device('cpu')) == 'torch'\n"
+        "from generators.gaussians.rasterize import rasterize, choose_renderer\n"
+        "assert choose_renderer(torch.device('cpu')) == 'torch'\n"
         "args = (torch.zeros(1, 3), torch.tensor([[1.0, 0, 0, 0]]), torch.ones(1, 3), torch.ones(1),\n"
         "        torch.ones(1, 3), torch.eye(4), torch.eye(3), 4, 4)\n"
         "rasterize(*args)\n"
         "try:\n"
-        "    rasterize(*args, backend='cpp')\n"
+        "    rasterize(*args, renderer='cpp')\n"
         "except BackendUnavailable as e:\n"
         "    print('refused:', e)\n"
     )

@@ -17,7 +17,7 @@ W, H = 40, 32  # not multiples of the C++ kernel's 16-pixel tiles: partial tiles
 
 
 def _cpp_param():
-    """The C++ backend; skipped only where there is no compiler at all (a failed build fails the test)."""
+    """The C++ renderer; skipped only where there is no compiler at all (a failed build fails the test)."""
     return pytest.param("cpp", marks=pytest.mark.skipif(_compiler() is None, reason="no C++ compiler"))
 
 
@@ -25,7 +25,7 @@ BACKENDS = ["torch", _cpp_param()]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request):
+def renderer(request):
     if request.param == "cpp":
         assert native_available(), "a C++ compiler is present but the C++ compositor did not build"
     return request.param
@@ -98,9 +98,9 @@ def _grads(fn, params, weights):
     return (img.detach(), alpha.detach(), depth.detach()), [p.grad.clone() for p in params]
 
 
-def _assert_matches_reference(params, viewmat, K, w, h, weights, tol=1e-5, backend="torch"):
+def _assert_matches_reference(params, viewmat, K, w, h, weights, tol=1e-5, renderer="torch"):
     """Images and every parameter's gradient equal the gsplat-reference path's; returns its outputs."""
-    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, w, h, backend=backend), params, weights)
+    ours, g_ours = _grads(lambda: rasterize(*params, viewmat, K, w, h, renderer=renderer), params, weights)
     ref, g_ref = _grads(lambda: reference(*params, viewmat, K, w, h), params, weights)
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
@@ -111,7 +111,7 @@ def _assert_matches_reference(params, viewmat, K, w, h, weights, tol=1e-5, backe
 
 @pytest.mark.parametrize("channels", [1, 3, 19])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_matches_gsplat_reference(channels, dtype, backend):
+def test_matches_gsplat_reference(channels, dtype, renderer):
     means, quats, scales, opac, colors, viewmat, K = make_scene(120, channels, seed=channels, dtype=dtype)
     params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
     g = torch.Generator().manual_seed(1)
@@ -121,22 +121,22 @@ def test_matches_gsplat_reference(channels, dtype, backend):
         torch.randn(H, W, generator=g).to(dtype) * 0.1,
     ]
     tol = 1e-5 if dtype == torch.float64 else 1e-4
-    ref = _assert_matches_reference(params, viewmat, K, W, H, weights, tol, backend)
+    ref = _assert_matches_reference(params, viewmat, K, W, H, weights, tol, renderer)
     assert ref[1].max() > 0.5, "scene should be visible"
 
 
-def test_cpp_opaque_overlapping_scene(backend):
+def test_cpp_opaque_overlapping_scene(renderer):
     """Opaque, overlapping Gaussians: many pixels stop, so the stopping rule decides most pairs."""
     means, quats, scales, opac, colors, viewmat, K = make_scene(300, 19, seed=4, dtype=torch.float64)
     params = [t.requires_grad_() for t in (means, quats, scales * 2.0, opac * 0.1 + 0.9, colors)]
     g = torch.Generator().manual_seed(6)
     weights = [torch.randn(s, generator=g).double() for s in ((19, H, W), (H, W), (H, W))]
-    ref = _assert_matches_reference(params, viewmat, K, W, H, weights, backend=backend)
+    ref = _assert_matches_reference(params, viewmat, K, W, H, weights, renderer=renderer)
     assert (ref[1] > 1 - 1e-3).sum() > 100, "the scene should make many pixels stop"
 
 
-@pytest.mark.parametrize("backend_name", [_cpp_param()])
-def test_cpp_results_do_not_depend_on_threads(backend_name):
+@pytest.mark.parametrize("renderer_name", [_cpp_param()])
+def test_cpp_results_do_not_depend_on_threads(renderer_name):
     """Tiles run on worker threads, but every sum has a fixed order: 1 and 3 threads give the same bits."""
     means, quats, scales, opac, colors, viewmat, K = make_scene(400, 19, seed=12, dtype=torch.float32)
     params = [t.requires_grad_() for t in (means, quats, scales * 1.5, opac, colors)]
@@ -148,7 +148,7 @@ def test_cpp_results_do_not_depend_on_threads(backend_name):
         runs = []
         for threads in (1, 3):
             torch.set_num_threads(threads)
-            runs.append(_grads(lambda: rasterize(*params, viewmat, K, 90, 70, backend=backend_name), params, weights))
+            runs.append(_grads(lambda: rasterize(*params, viewmat, K, 90, 70, renderer=renderer_name), params, weights))
     finally:
         torch.set_num_threads(before)
     (out1, g1), (out3, g3) = runs
@@ -174,23 +174,23 @@ def test_depth_chunks_with_opaque_pixels(chunks, cap, monkeypatch):
     assert (ref[1] > 1 - 1e-3).sum() > 100, "the scene should make many pixels stop"
 
 
-def test_large_image_uses_wide_sort_keys(backend):
+def test_large_image_uses_wide_sort_keys(renderer):
     """More than 32768 pixels: pixel ids no longer fit the 16-bit sort key (torch); many tiles (cpp)."""
     means, quats, scales, opac, colors, viewmat, _ = make_scene(60, 2, seed=9, dtype=torch.float64)
     w, h = 220, 160
     K = intrinsics(w, h, 50.0).double()
     params = [t.requires_grad_() for t in (means, quats, scales, opac, colors)]
     weights = [torch.randn(s, generator=torch.Generator().manual_seed(8)).double() for s in ((2, h, w), (h, w), (h, w))]
-    _assert_matches_reference(params, viewmat, K, w, h, weights, backend=backend)
+    _assert_matches_reference(params, viewmat, K, w, h, weights, renderer=renderer)
 
 
-def test_background_and_sh_against_reference(backend):
+def test_background_and_sh_against_reference(renderer):
     means, quats, scales, opac, _, viewmat, K = make_scene(80, 3, seed=7, dtype=torch.float64)
     g = torch.Generator().manual_seed(3)
     sh = (torch.randn(80, 16, 3, generator=g) * 0.3).double()
     bg = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64)
     params = [t.requires_grad_() for t in (means, quats, scales, opac, sh)]
-    img, alpha, _ = rasterize(*params, viewmat, K, W, H, sh_degree=3, background=bg, backend=backend)
+    img, alpha, _ = rasterize(*params, viewmat, K, W, H, sh_degree=3, background=bg, renderer=renderer)
     campos = torch.linalg.inv(viewmat)[:3, 3]
     rgb = torch.clamp_min(gsplat_ref._spherical_harmonics(3, means - campos, sh) + 0.5, 0.0)
     ref_img, ref_alpha, _ = reference(means, quats, scales, opac, rgb, viewmat, K, W, H, background=bg)
@@ -201,7 +201,7 @@ def test_background_and_sh_against_reference(backend):
     torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-5)
 
 
-def test_gradcheck_tiny_scene(backend):
+def test_gradcheck_tiny_scene(renderer):
     g = torch.Generator().manual_seed(5)
     n = 6
     means = (torch.randn(n, 3, generator=g) * 0.3).double()
@@ -215,20 +215,20 @@ def test_gradcheck_tiny_scene(backend):
     proj = [torch.randn(s, generator=g).double() for s in ((2, 10, 12), (10, 12), (10, 12))]
 
     def fn(*p):  # random projections of every output: J^T v checks cost one backward each
-        img, alpha, depth = rasterize(*p, viewmat, K, 12, 10, backend=backend)
+        img, alpha, depth = rasterize(*p, viewmat, K, 12, 10, renderer=renderer)
         return torch.stack([(img * proj[0]).sum(), (alpha * proj[1]).sum(), (depth * proj[2]).sum()])
 
     inputs = tuple(t.requires_grad_() for t in (means, quats, scales, opac, colors))
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
-def test_empty_and_offscreen(backend):
+def test_empty_and_offscreen(renderer):
     means = torch.tensor([[0.0, 0.0, -5.0], [100.0, 0.0, 3.0]], requires_grad=True)
     quats = torch.tensor([[1.0, 0, 0, 0]] * 2)
     scales = torch.full((2, 3), 0.1)
     img, alpha, depth = rasterize(
         means, quats, scales, torch.ones(2), torch.ones(2, 3), torch.eye(4), intrinsics(8, 8, 60.0), 8, 8,
-        backend=backend,
+        renderer=renderer,
     )
     assert img.abs().sum() == 0 and alpha.abs().sum() == 0
     img.sum().backward()

@@ -57,10 +57,10 @@ def check_renderer(cfg: GenerateConfig) -> None:
     """Fail before any work if a forced rasterizer cannot run here (gsplat needs CUDA; cpp a compiler)."""
     import torch
 
-    from generators.gaussians.rasterize import choose_backend
+    from generators.gaussians.rasterize import choose_renderer
 
     renderer = cfg.refine.lift.renderer
-    choose_backend(torch.device("cuda" if renderer == "gsplat" else "cpu"), renderer)  # raises with the reason
+    choose_renderer(torch.device("cuda" if renderer == "gsplat" else "cpu"), renderer)  # raises with the reason
     if cfg.backend == "ray":
         from generators.refine.ray_backend import require_ray
 

@@ -30,7 +30,7 @@ from .densify import Densifier, scene_scale_from_cameras
 from .densify_config import DensifyConfig
 from .init import carve, knn_scale, look_center, mean_colors, near_surface, sample_ball, visible_radius
 from .model import PARAM_NAMES, GaussianModel, Render, read_safetensors, write_safetensors_atomic
-from .rasterize import Backend
+from .rasterize import Renderer
 from .ssim import ssim
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class FitConfig:
     resume: bool = True  # continue from checkpoint_dir's checkpoint when there is one
     progress: bool = True
     device: str = "cpu"
-    backend: Backend = "auto"
+    renderer: Renderer = "auto"
     use_compile: bool = False  # torch.compile the rasterizer's per-pair kernels (~20 s once, then faster)
     num_threads: int | None = None  # torch threads during the fit (restored after); 1 is best on a busy box
 
@@ -199,7 +199,7 @@ def fit(
                 what=what,
                 background=bg,
                 sh_degree=deg,
-                backend=cfg.backend,
+                renderer=cfg.renderer,
                 use_compile=cfg.use_compile,
                 return_meta=True,
             )
@@ -283,7 +283,7 @@ def evaluate(model: GaussianModel, targets: Sequence[_Target], cfg: FitConfig) -
         what = "rgb" if cfg.target == "rgb" or model.features is None else "both"
         if cfg.target == "features":
             what = "features"
-        r = model.render(t.viewmat, t.K, t.width, t.height, what=what, background=bg, backend=cfg.backend)
+        r = model.render(t.viewmat, t.K, t.width, t.height, what=what, background=bg, renderer=cfg.renderer)
         if r.rgb is not None and t.image is not None:
             mse = float(((r.rgb.clamp(0, 1) - t.image[:3]) ** 2).mean())
             psnrs.append(10 * math.log10(1.0 / max(mse, 1e-12)))

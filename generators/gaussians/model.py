@@ -22,7 +22,7 @@ from facebench.errors import CheckpointError, InvalidConfig
 from facebench.files import atomic_path
 
 from .cameras import camera_center
-from .rasterize import Backend, rasterize
+from .rasterize import Renderer, rasterize
 from .sh import eval_sh, num_sh_bases, rgb_to_sh0, sh0_to_rgb
 
 FORMAT = "facebench.gaussians"
@@ -110,7 +110,7 @@ class GaussianModel:
         what: Literal["rgb", "features", "both"] = "rgb",
         background: Tensor | None = None,
         sh_degree: int | None = None,
-        backend: Backend = "auto",
+        renderer: Renderer = "auto",
         use_compile: bool = False,
         return_meta: bool = False,
     ) -> Render:
@@ -132,7 +132,7 @@ class GaussianModel:
         image, alpha, depth, meta = rasterize(
             self.means, self.quats, self.scales, self.opacities, colors,
             viewmat.to(dev, self.means.dtype), K.to(dev, self.means.dtype), width, height,
-            backend=backend, use_compile=use_compile, return_meta=True,
+            renderer=renderer, use_compile=use_compile, return_meta=True,
         )  # fmt: skip
         rgb = image[:3] if what in ("rgb", "both") else None
         feats = image[3:] if what == "both" else (image if what == "features" else None)

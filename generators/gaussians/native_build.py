@@ -87,7 +87,7 @@ def require() -> ctypes.CDLL:
         from facebench.errors import BackendUnavailable
 
         raise BackendUnavailable(f"the C++ compositor is unavailable: {unavailable_reason()}",
-                                 hint="use backend='torch' (pure torch, no compiler needed)")
+                                 hint="use renderer='torch' (pure torch, no compiler needed)")
     return lib
 
 

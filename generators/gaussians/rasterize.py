@@ -27,29 +27,29 @@ from .sh import eval_sh
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["auto", "torch", "cpp", "gsplat"]
+Renderer = Literal["auto", "torch", "cpp", "gsplat"]
 Chosen = Literal["torch", "cpp", "gsplat"]
 
 
-def choose_backend(device: torch.device, backend: Backend = "auto") -> Chosen:
-    """Pick the backend for tensors on ``device``; never touches gsplat's CUDA extension on a CPU."""
-    if backend not in ("auto", "torch", "cpp", "gsplat"):
-        raise BackendUnavailable(f"unknown rasterizer backend {backend!r}", hint="use auto, torch, cpp or gsplat")
-    if backend == "torch":
+def choose_renderer(device: torch.device, renderer: Renderer = "auto") -> Chosen:
+    """Pick the renderer for tensors on ``device``; never touches gsplat's CUDA extension on a CPU."""
+    if renderer not in ("auto", "torch", "cpp", "gsplat"):
+        raise BackendUnavailable(f"unknown renderer {renderer!r}", hint="use auto, torch, cpp or gsplat")
+    if renderer == "torch":
         return "torch"
-    if backend == "cpp":
+    if renderer == "cpp":
         if device.type != "cpu":
             raise BackendUnavailable(f"the C++ compositor needs CPU tensors, got tensors on {device}")
         require()  # raises BackendUnavailable with the reason
         return "cpp"
     cuda = device.type == "cuda" and torch.cuda.is_available()
-    if backend == "gsplat" and not cuda:
+    if renderer == "gsplat" and not cuda:
         raise BackendUnavailable(
             f"the gsplat rasterizer needs CUDA tensors, got tensors on {device}"
             + ("" if torch.cuda.is_available() else " and no CUDA device"),
-            hint="use backend='torch' (or 'auto') on a CPU",
+            hint="use renderer='torch' (or 'auto') on a CPU",
         )
-    if cuda and backend == "auto" and importlib.util.find_spec("gsplat") is None:
+    if cuda and renderer == "auto" and importlib.util.find_spec("gsplat") is None:
         log.info("CUDA tensors but gsplat is not installed: using the torch rasterizer")
         return "torch"
     if cuda:
@@ -74,7 +74,7 @@ def rasterize(
     far_plane: float = 1e10,
     eps2d: float = 0.3,
     alpha_max: float = 0.999,
-    backend: Backend = "auto",
+    renderer: Renderer = "auto",
     use_compile: bool = False,
     return_meta: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
@@ -96,13 +96,13 @@ def rasterize(
         near_plane, far_plane: camera-space z range; Gaussians outside are culled.
         eps2d: low-pass added to the 2D covariance in px² (0.3, as in 3DGS and gsplat "classic").
         alpha_max: per-Gaussian alpha clamp; 0.999 is gsplat's value (the 3DGS paper's code uses 0.99).
-        backend: "auto" (gsplat for CUDA tensors; on a CPU "cpp" if it builds, else "torch"), "torch",
+        renderer: "auto" (gsplat for CUDA tensors; on a CPU "cpp" if it builds, else "torch"), "torch",
             "cpp" or "gsplat".
-        use_compile: CPU backends: run the projection (and, for "torch", the per-pair arithmetic)
+        use_compile: CPU renderers: run the projection (and, for "torch", the per-pair arithmetic)
             through ``torch.compile``
             (needs a C++ compiler; the first call per process compiles for ~20 s).
         return_meta: also return a dict with ``means2d [N, 2]`` (its ``.grad`` is kept, for
-            densification), ``radii [N, 2]``, ``depths [N]`` and ``backend``.
+            densification), ``radii [N, 2]``, ``depths [N]`` and ``renderer``.
 
     Returns:
         ``image [D, H, W]``, ``alpha [H, W]`` and ``depth [H, W]``, where depth is the alpha-weighted
@@ -113,9 +113,9 @@ def rasterize(
     o·exp(-sigma)), pixels with alpha < 1/255 skipped, front-to-back compositing that stops before
     transmittance falls to 1e-4, pixel centres at +0.5.
     """
-    chosen = choose_backend(means.device, backend)
+    chosen = choose_renderer(means.device, renderer)
     log.debug(
-        "rasterize: %d Gaussians, %dx%d, backend %s (asked %s)", len(means), width, height, chosen, backend
+        "rasterize: %d Gaussians, %dx%d, renderer %s (asked %s)", len(means), width, height, chosen, renderer
     )
     if chosen == "gsplat":
         out = _rasterize_gsplat(
@@ -215,7 +215,7 @@ def _rasterize_torch(
     image, depth = img[:, :d], img[:, d]
     if background is not None:
         image = image + (1.0 - alpha)[:, None] * background
-    meta = {"means2d": proj.means2d, "radii": proj.radii, "depths": proj.depths, "backend": compositor}
+    meta = {"means2d": proj.means2d, "radii": proj.radii, "depths": proj.depths, "renderer": compositor}
     return image.T.reshape(d, height, width), alpha.reshape(height, width), depth.reshape(height, width), meta
 
 
@@ -246,7 +246,7 @@ def _rasterize_gsplat(
     render, alphas = render[0], alphas[0, ..., 0]
     image = render[..., :-1].permute(2, 0, 1)
     m2d = meta["means2d"][0] if meta["means2d"].dim() == 3 else meta["means2d"]
-    out_meta = {"means2d": m2d, "radii": meta["radii"][0], "depths": meta["depths"][0], "backend": "gsplat"}
+    out_meta = {"means2d": m2d, "radii": meta["radii"][0], "depths": meta["depths"][0], "renderer": "gsplat"}
     if m2d.requires_grad:
         m2d.retain_grad()
     return image, alphas, render[..., -1], out_meta

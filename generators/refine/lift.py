@@ -30,7 +30,7 @@ def fit_device(cfg: LiftConfig) -> str:
 
 def _fit_config(cfg: LiftConfig, seed: int, **stage) -> FitConfig:
     """The one place a LiftConfig becomes the engine's FitConfig; each stage adds its own settings."""
-    return FitConfig(seed=seed, holdout_every=0, progress=cfg.progress, backend=cfg.renderer,
+    return FitConfig(seed=seed, holdout_every=0, progress=cfg.progress, renderer=cfg.renderer,
                      device=fit_device(cfg), **stage)
 
 
