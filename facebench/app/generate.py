@@ -53,8 +53,9 @@ class ParserSpec:
         return {"parser": self.checkpoint, "masks": self.masks}
 
 
-def check_renderer(cfg: GenerateConfig) -> None:
-    """Fail before any work if a forced rasterizer cannot run here (gsplat needs CUDA; cpp a compiler)."""
+def check_can_run(cfg: GenerateConfig) -> None:
+    """Fail before any work if a forced renderer cannot run here (gsplat needs CUDA; cpp a compiler), or Ray is
+    chosen but missing."""
     import torch
 
     from generators.gaussians.rasterize import choose_renderer
@@ -72,7 +73,7 @@ def run(captures: list[Path], out: Path, cfg: GenerateConfig, parser: ParserSpec
     from generators.refine import generate
 
     parser.check()
-    check_renderer(cfg)
+    check_can_run(cfg)
     return generate(captures, out, cfg, parser, provenance=parser.provenance(), echo=echo)
 
 
