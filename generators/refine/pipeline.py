@@ -66,8 +66,8 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     out = Path(out)
     work = out.parent / f".{out.name}.work"
     paths = find_captures(list(captures)) if captures else []
-    recipe = {"config": config_record(cfg), "captures": [str(p) for p in paths], **(provenance or {})}
-    _start_or_resume(work, recipe, echo)
+    provenance = {"captures": [str(p) for p in paths], **(provenance or {})}  # the card gets the config too
+    _start_or_resume(work, {"config": config_record(cfg), **provenance}, echo)
     if not paths:
         s = cfg.synthetic
         echo(f"built-in input: {s.subjects} synthetic subjects × {s.views} views at {s.size}²")
@@ -91,7 +91,7 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     info = DatasetInfo(pretty_name="facebench refined extreme-pose faces",
                        description="Face-parsing labels refined through dual 3D Gaussian splatting "
                                    "(Gahlawat et al., VCIP 2025), rendered from new head poses.",
-                       generation={k: v for k, v in recipe.items() if k != "config"})
+                       generation=provenance)
     ds = assemble(work / "subjects", out, cfg, info)
     done = finished_parts(work / "subjects")
     quality = load_evaluations([d / "quality.npz" for d in done])
