@@ -11,6 +11,7 @@ at the top level ``facebench`` = {subject, head_to_world, label_set, ...}.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,27 +110,45 @@ class View:
 
 @dataclass
 class Capture:
-    """A set of calibrated views of one subject, plus the head frame used for poses."""
+    """A set of calibrated views of one subject, plus the head frame when the capture declares one.
+
+    ``head_to_world`` (4×4 similarity: rotation, translation, scale) is None when the capture does not say
+    where the head is: a capture's world frame is arbitrary, so nothing may assume it is the head frame.
+    """
 
     views: list[View]
     subject: str = "subject"
-    head_to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    head_to_world: np.ndarray | None = None
     root: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.head_to_world = np.asarray(self.head_to_world, dtype=np.float64).reshape(4, 4)
+        if self.head_to_world is not None:
+            self.head_to_world = checked_frame(self.head_to_world, self.source)
 
     def __len__(self) -> int:
         return len(self.views)
 
+    @property
+    def source(self) -> Path | None:
+        """The file the capture was read from (for messages)."""
+        return self.root / "transforms.json" if self.root is not None else None
+
+    def with_frame(self, head_to_world: np.ndarray) -> Capture:
+        """The same capture with its head frame set (declared, read from a file, or estimated)."""
+        return dataclasses.replace(self, head_to_world=np.asarray(head_to_world, dtype=np.float64))
+
     def pose_of(self, view: View) -> Pose:
         """The view's recorded pose, or the one implied by its camera and the head frame."""
-        return view.pose if view.pose is not None else view_pose(view.camera.world_to_camera, self.head_to_world)
+        if view.pose is not None:
+            return view.pose
+        if self.head_to_world is None:
+            raise InvalidCapture(f"view {view.id} has no pose and the capture declares no head frame", self.source,
+                                 hint="estimate one: facebench generate --head-frame auto")
+        return view_pose(view.camera.world_to_camera, self.head_to_world)
 
     def check(self) -> Capture:
-        """Fail early, naming the file: missing images, mixed sizes, cameras that don't see the head."""
-        where = self.root / "transforms.json" if self.root is not None else None
+        """Fail early, naming the file: missing images, mixed sizes, cameras that don't look at the head."""
         sizes: dict[tuple[int, int], Path] = {}
         for v in self.views:
             if v.image_path is None or not v.image_path.exists():
@@ -138,15 +157,49 @@ class Capture:
         if len(sizes) != 1:
             (a, pa), (b, pb) = list(sizes.items())[:2]
             raise InvalidCapture(f"inconsistent image sizes: {a[0]}×{a[1]} ({pa.name}) vs {b[0]}×{b[1]} "
-                                 f"({pb.name})", where)
-        origin = self.head_to_world[:3, 3][None]  # the head origin must project inside every image, in front
+                                 f"({pb.name})", self.source)
+        if len(self.views) < 2:
+            raise InvalidCapture(f"{len(self.views)} view: a multiview capture needs at least 2", self.source)
+        if self.head_to_world is not None:  # the head origin must project inside every image, in front
+            target, what = self.head_to_world[:3, 3], "the head"
+        else:  # no frame yet: the cameras must at least look at one common point
+            target, what = common_focus([v.camera for v in self.views]), "the point all cameras look at"
         for v in self.views:
-            uv, z = v.camera.project(origin)
+            uv, z = v.camera.project(target[None])
             u, w = uv[0]
             if z[0] <= 0 or not (0 <= u < v.camera.width and 0 <= w < v.camera.height):
-                raise InvalidCapture(f"camera of view {v.id} does not see the head (origin projects to "
-                                     f"({u:.0f}, {w:.0f}) at depth {z[0]:.2f})", where)
+                raise InvalidCapture(f"camera of view {v.id} does not see {what} (it projects to "
+                                     f"({u:.0f}, {w:.0f}) at depth {z[0]:.2f})", self.source)
         return self
+
+
+def checked_frame(matrix: Any, where: Path | str | None = None) -> np.ndarray:
+    """A 4×4 head→world similarity (rotation, translation, positive scale), or one line saying what is wrong."""
+    try:
+        m = np.asarray(matrix, dtype=np.float64).reshape(4, 4)
+    except (TypeError, ValueError):
+        raise InvalidCapture("head_to_world must be a 4×4 matrix of numbers", where) from None
+    if not np.isfinite(m).all() or not np.allclose(m[3], [0, 0, 0, 1]):
+        raise InvalidCapture("head_to_world must be finite with last row 0 0 0 1", where)
+    det = np.linalg.det(m[:3, :3])
+    if det <= 1e-12:
+        raise InvalidCapture(f"head_to_world is singular or mirrored (determinant {det:.3g})", where)
+    r = m[:3, :3] / np.cbrt(det)
+    if not np.allclose(r @ r.T, np.eye(3), atol=1e-4):
+        raise InvalidCapture("head_to_world is not a rotation + translation (+ uniform scale)", where)
+    return m
+
+
+def common_focus(cameras: list[Camera]) -> np.ndarray:
+    """The point closest (least squares) to every camera's optical axis: where a rig looks."""
+    a = np.zeros((3, 3))
+    b = np.zeros(3)
+    for c in cameras:
+        d = c.camera_to_world[:3, 2]
+        p = np.eye(3) - np.outer(d, d)
+        a += p
+        b += p @ c.center
+    return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
 def find_captures(paths: list[Path]) -> list[Path]:
@@ -187,13 +240,15 @@ def write_transforms(capture: Capture, path: str | Path) -> Path:
         }  # fmt: skip
         if v.label_path is not None:
             frame["label_path"] = _rel(v.label_path, root)
-        pose = capture.pose_of(v)
-        frame["pose"] = {"yaw": pose.yaw, "pitch": pose.pitch, "roll": pose.roll}
+        if v.pose is not None or capture.head_to_world is not None:
+            pose = capture.pose_of(v)
+            frame["pose"] = {"yaw": pose.yaw, "pitch": pose.pitch, "roll": pose.roll}
         frames.append(frame)
     doc = {
         "camera_model": "OPENCV",
         "frames": frames,
-        "facebench": {"subject": capture.subject, "head_to_world": capture.head_to_world.tolist(), **capture.meta},
+        "facebench": {"subject": capture.subject, **capture.meta, **(
+            {} if capture.head_to_world is None else {"head_to_world": capture.head_to_world.tolist()})},
     }
     atomic_write(path, json.dumps(doc, indent=1))
     return path
@@ -258,7 +313,7 @@ def read_transforms(path: str | Path) -> Capture:
     return Capture(
         views=views,
         subject=str(fb.get("subject", root.name)),
-        head_to_world=np.asarray(fb.get("head_to_world", np.eye(4))),
+        head_to_world=None if fb.get("head_to_world") is None else checked_frame(fb["head_to_world"], path),
         root=root,
         meta=meta,
     )

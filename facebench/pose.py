@@ -92,19 +92,38 @@ def rotation_to_pose(r_head_to_cam: np.ndarray) -> Pose:
     return Pose(yaw=yaw, pitch=pitch, roll=roll)
 
 
+def split_frame(head_to_world: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """(rotation 3×3, scale, translation) of a head→world similarity (world units per head-frame metre).
+
+    A capture's world may be rotated, moved and scaled against the head frame; poses use the rotation only."""
+    h2w = np.asarray(head_to_world, dtype=np.float64)
+    m = h2w[:3, :3]
+    scale = float(np.cbrt(np.linalg.det(m)))
+    return m / scale, scale, h2w[:3, 3]
+
+
+def similarity(rotation: np.ndarray, scale: float, translation: np.ndarray) -> np.ndarray:
+    """The 4×4 head→world matrix ``[s·R | t]``."""
+    out = np.eye(4)
+    out[:3, :3] = float(scale) * np.asarray(rotation, dtype=np.float64)
+    out[:3, 3] = translation
+    return out
+
+
 def view_pose(world_to_camera: np.ndarray, head_to_world: np.ndarray | None = None) -> Pose:
-    """Head pose seen by a camera (4×4 world→camera, OpenCV) given the head frame (4×4 head→world)."""
+    """Head pose seen by a camera (4×4 world→camera, OpenCV) given the head frame (4×4 head→world similarity)."""
     h2w = np.eye(4) if head_to_world is None else np.asarray(head_to_world, dtype=np.float64)
-    r = np.asarray(world_to_camera, dtype=np.float64)[:3, :3] @ h2w[:3, :3]
+    r = np.asarray(world_to_camera, dtype=np.float64)[:3, :3] @ split_frame(h2w)[0]
     return rotation_to_pose(r)
 
 
 def look_at_head(pose: Pose, distance: float, head_to_world: np.ndarray | None = None) -> np.ndarray:
-    """4×4 world→camera (OpenCV) of a camera at ``distance`` from the head origin that sees ``pose``."""
+    """4×4 world→camera (OpenCV) of a camera at ``distance`` (world units) from the head origin that sees ``pose``."""
     h2w = np.eye(4) if head_to_world is None else np.asarray(head_to_world, dtype=np.float64)
+    rot, _, origin = split_frame(h2w)
     r_hc = pose_to_rotation(pose)
     # In camera coordinates the head origin sits on the optical axis at depth `distance`.
     w2c = np.eye(4)
-    w2c[:3, :3] = r_hc @ h2w[:3, :3].T
-    w2c[:3, 3] = np.array([0.0, 0.0, distance]) - w2c[:3, :3] @ h2w[:3, 3]
+    w2c[:3, :3] = r_hc @ rot.T
+    w2c[:3, 3] = np.array([0.0, 0.0, distance]) - w2c[:3, :3] @ origin
     return w2c

@@ -2,6 +2,7 @@
 
     python scripts/make_mean_face.py        # rewrites facebench/importers/mean_face_68.json
     python scripts/make_mean_face.py --anchors-only   # keep the 68 points, redo region anchors
+    python scripts/make_mean_face.py --head-only      # keep everything, (re)do the whole-head anchor
 
 This is the only importer module that imports ``generators`` (the facebench ground floor must not), so
 the runtime reads the shipped JSON instead. Each landmark is one template vertex, chosen by a geometric
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).with_name("mean_face_68.json")
+OUT = Path(__file__).resolve().parent.parent / "facebench" / "importers" / "mean_face_68.json"
 
 # iBUG-68 mirror partner of each point (a horizontal flip maps point i to MIRROR_68[i]).
 MIRROR_68 = np.array(
@@ -217,11 +218,42 @@ def region_anchors(heads: int = 6, views: int = 16, size: int = 192, seed: int =
     return {k: [round(float(c), 5) for c in v] for k, v in pts.items()}
 
 
+def head_anchor(heads: int = 6, views: int = 64, size: int = 128, seed: int = 1) -> list[float]:
+    """Effective 3D anchor of the whole head's visible centroid (every head class: skin, face parts, ears,
+    hair, hat), triangulated like ``region_anchors`` but from all round the head (any yaw, |pitch| <= 30):
+    the head is seen from every side, and its centroid is the long lever arm behind the face that pins
+    the forward direction when a capture's head frame is estimated (facebench/headframe.py)."""
+    from facebench.headframe import HEAD_CLASSES
+    from facebench.pose import Pose
+    from generators.heads import camera_for_pose, render_view, sample_head
+
+    rng = np.random.default_rng(seed)
+    eqs = []
+    for h in range(heads):
+        head = sample_head(2000 + h)
+        for _ in range(views):
+            cam = camera_for_pose(Pose(rng.uniform(-180, 180), rng.uniform(-30, 30), rng.uniform(-10, 10)), size=size)
+            proj = cam.K @ cam.world_to_camera[:3]
+            ys, xs = np.nonzero(np.isin(render_view(head, cam).labels, HEAD_CLASSES))
+            u, v = xs.mean() + 0.5, ys.mean() + 0.5
+            eqs += [u * proj[2] - proj[0], v * proj[2] - proj[1]]
+    a = np.asarray(eqs)
+    pt, *_ = np.linalg.lstsq(a[:, :3], -a[:, 3], rcond=None)
+    pt[0] = 0.0  # the head is symmetric
+    return [round(float(c), 5) for c in pt]
+
+
 def main() -> None:
     import sys
 
+    if "--head-only" in sys.argv:  # add the whole-head anchor, keep every other number
+        doc = json.loads(OUT.read_text())
+        doc["region_anchors"]["head"] = head_anchor()
+        OUT.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {OUT}")
+        return
     doc = json.loads(OUT.read_text()) if "--anchors-only" in sys.argv and OUT.exists() else derive()
-    doc["region_anchors"] = region_anchors()
+    doc["region_anchors"] = {**region_anchors(), "head": head_anchor()}
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {OUT}")
 

@@ -16,7 +16,7 @@ import typer
 
 from facebench.errors import InputNotFound
 from generators.refine.config import RayOptions
-from generators.refine.generate_config import GenerateConfig
+from generators.refine.generate_config import HEAD_FRAMES, GenerateConfig
 from generators.refine.variants import VARIANTS, make_variant
 
 DEFAULT_PARSER = Path(__file__).resolve().parents[2] / "baselines" / "weights" / "bisenet-frontal"
@@ -68,13 +68,17 @@ def check_can_run(cfg: GenerateConfig) -> None:
         require_ray()
 
 
-def run(captures: list[Path], out: Path, cfg: GenerateConfig, parser: ParserSpec, echo=typer.echo) -> dict:
+def run(captures: list[Path], out: Path, cfg: GenerateConfig, parser: ParserSpec, echo=typer.echo,
+        head_frame_file: Path | None = None) -> dict:
     """Check what can be checked cheaply, then run ``generators.refine.generate``; returns the quality headline."""
+    from facebench.headframe import read_frame_file
     from generators.refine import generate
 
     parser.check()
     check_can_run(cfg)
-    return generate(captures, out, cfg, parser, provenance=parser.provenance(), echo=echo)
+    h2w = None if head_frame_file is None else read_frame_file(head_frame_file)
+    provenance = {**parser.provenance(), **({"head_frame_file": str(head_frame_file)} if head_frame_file else {})}
+    return generate(captures, out, cfg, parser, provenance=provenance, head_to_world=h2w, echo=echo)
 
 
 def _opt(help: str, **kw):
@@ -112,6 +116,9 @@ def generate_command(
     cpus_per_subject: Annotated[int, _opt("CPUs reserved by each Ray task.")] = DEFAULTS.ray.cpus_per_subject,
     max_retries: Annotated[int, _opt("Ray retries of a subject whose worker died or raised.")
                            ] = DEFAULTS.ray.max_retries,
+    head_frame: Annotated[str, _opt("Where the head is in the captures' world: auto (estimate it from the "
+                                    "parser's face parts) | capture (the one the capture declares) | FILE (a "
+                                    "4×4 head→world matrix).")] = _R.head_frame,
     renderer: Annotated[str, _opt("Gaussian rasterizer: auto (gsplat on a CUDA machine, else C++ kernels where "
                                   "a compiler exists, else torch) | gsplat | cpp | torch.")] = _L.renderer,
 ) -> None:
@@ -122,12 +129,15 @@ def generate_command(
     beside it. Interrupted runs resume without redoing finished subjects.
     """
     replace = dataclasses.replace
+    frame_file = None if head_frame in HEAD_FRAMES else Path(head_frame)
     ray = RayOptions(address=address, cpus_per_subject=cpus_per_subject, max_retries=max_retries)
     cfg = replace(
         DEFAULTS,
         synthetic=replace(_S, subjects=subjects, views=views, size=input_size),
         refine=replace(_R, variant=make_variant(variant), out_size=size, views=replace(_R.views, n_views=new_views),
                        lift=replace(_L, rgb_steps=rgb_steps, label_steps=label_steps, renderer=renderer),
-                       cleanup=replace(_R.cleanup, enabled=cleanup)),
+                       cleanup=replace(_R.cleanup, enabled=cleanup),
+                       head_frame="capture" if frame_file else head_frame),
         seed=seed, workers=workers, backend=backend, ray=ray)
-    run(captures or [], out, cfg, ParserSpec(checkpoint=parser, masks=str(masks) if masks else None))
+    run(captures or [], out, cfg, ParserSpec(checkpoint=parser, masks=str(masks) if masks else None),
+        head_frame_file=frame_file)

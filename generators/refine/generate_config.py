@@ -29,6 +29,8 @@ from generators.refine.config import (
 )
 from generators.refine.variants import DEFAULT_VARIANT, LabelLifting, make_variant
 
+HEAD_FRAMES = ("auto", "capture")
+
 
 @dataclass(frozen=True)
 class RefineConfig:
@@ -39,10 +41,15 @@ class RefineConfig:
     views: ViewSampling = field(default_factory=ViewSampling)
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     out_size: int = 256  # new views are out_size² pixels
+    # Where the head is in the capture's world: "auto" estimates it from the parser's masks of each capture
+    # (facebench/headframe.py); "capture" takes the one the capture declares (or a --head-frame FILE).
+    head_frame: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.variant, LabelLifting):
             raise InvalidConfig(f"variant must be a registered LabelLifting, got {self.variant!r}")
+        if self.head_frame not in HEAD_FRAMES:
+            raise InvalidConfig(f"unknown head_frame {self.head_frame!r}", hint="use auto or capture (or a file)")
         if self.out_size < 16:
             raise InvalidConfig(f"out_size must be ≥ 16, got {self.out_size}")
 

@@ -6,13 +6,17 @@ at the last moment), so nothing downstream zips parallel lists of images, camera
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from facebench.captures import Camera, Capture
+from facebench.errors import InvalidCapture
+from facebench.headframe import estimate_head_frame, frame_angle
 from facebench.labels import FACEBENCH
 from facebench.parsing import Parser
+from facebench.pose import split_frame, view_pose
 
 
 @dataclass
@@ -29,7 +33,9 @@ class SubjectView:
 
 
 def load_views(capture: Capture, parser: Parser) -> list[SubjectView]:
-    """Images, the parser's masks and (when every view has one) the capture's label maps, checked once."""
+    """Images, the parser's masks and (when every view has one) the capture's label maps, checked once.
+
+    Yaws stay 0 until the head frame is known (``in_frame``)."""
     images = [v.load_image() for v in capture.views]
     masks = parser.predict(images, [v.id for v in capture.views])
     with_truth = all(v.label_path for v in capture.views)
@@ -39,6 +45,29 @@ def load_views(capture: Capture, parser: Parser) -> list[SubjectView]:
         truth = v.load_labels() if with_truth else None
         if truth is not None:
             FACEBENCH.validate(truth, v.label_path)
-        out.append(SubjectView(id=v.id, camera=v.camera, image=image, mask=mask, yaw=capture.pose_of(v).yaw,
-                               truth=truth))
+        out.append(SubjectView(id=v.id, camera=v.camera, image=image, mask=mask, truth=truth))
     return out
+
+
+def head_frame(capture: Capture, views: list[SubjectView], mode: str) -> tuple[np.ndarray, dict]:
+    """The capture's head→world frame and a record of where it came from.
+
+    ``auto`` estimates it from the parser's masks (``facebench.headframe``; when the capture also declares
+    one, the angle between the two is recorded); ``capture`` takes the declared one (``facebench.head_to_world``
+    in transforms.json, or a frame file the pipeline has set) and refuses when there is none."""
+    if mode == "capture":
+        if capture.head_to_world is None:
+            raise InvalidCapture("the capture declares no head frame", capture.source,
+                                 hint="use --head-frame auto (estimate it) or --head-frame FILE (a 4×4 matrix)")
+        return capture.head_to_world, {"mode": "capture", "head_to_world": capture.head_to_world.tolist(),
+                                       "scale": split_frame(capture.head_to_world)[1]}
+    est = estimate_head_frame([v.camera for v in views], [v.mask for v in views], capture.source)
+    record = {"mode": "auto", **est.summary()}
+    if capture.head_to_world is not None:
+        record["angle_to_declared_deg"] = frame_angle(est.head_to_world, capture.head_to_world)
+    return est.head_to_world, record
+
+
+def in_frame(views: list[SubjectView], head_to_world: np.ndarray) -> list[SubjectView]:
+    """The views with their yaw in the head frame (what view weighting and the quality tables use)."""
+    return [dataclasses.replace(v, yaw=view_pose(v.camera.world_to_camera, head_to_world).yaw) for v in views]

@@ -28,7 +28,7 @@ from facebench.labels import FACEBENCH
 from facebench.metrics import save_evaluations
 from facebench.parsing import MaskFolderParser, Parser
 from generators.refine.generate_config import RefineConfig
-from generators.refine.inputs import load_views
+from generators.refine.inputs import head_frame, in_frame, load_views
 from generators.refine.subject import refine_subject
 
 # Builds the parser in the worker (a checkpoint is loaded once per process): () -> facebench Parser
@@ -79,10 +79,12 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
         torch.set_num_threads(threads)
     parser = parser_factory()
     views = load_views(job.capture, parser)
+    frame, frame_record = head_frame(job.capture, views, cfg.head_frame)
+    views = in_frame(views, frame)
     truth = truth_factory(job.capture) if truth_factory is not None else None
     # A folder of masks can't label new views; a network can, which measures the initial parser there.
     predict = None if isinstance(parser, MaskFolderParser) else (lambda images: parser.predict(images))
-    res = refine_subject(job.subject, views, job.capture.head_to_world, FACEBENCH, cfg, seed, predict=predict,
+    res = refine_subject(job.subject, views, frame, FACEBENCH, cfg, seed, predict=predict,
                          truth=truth, checkpoint_dir=str(scratch / "fit"))
     # The scratch folder is the unit of atomicity (committed by rename), so its files are written in place.
     pq.write_table(samples_table(res.samples), scratch / "samples.parquet", compression="zstd")
@@ -91,7 +93,14 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
         np.savez_compressed(scratch / "examples.npz", **{f"{i}__{k}": (v if v is not None else np.zeros(0))
                                                          for i, e in enumerate(res.examples) for k, v in e.items()})
     shutil.rmtree(scratch / "fit", ignore_errors=True)
-    return json.dumps({"subject": job.subject, **res.stats}).encode()
+    input_yaws = [round(v.yaw, 1) for v in views]
+    return json.dumps({"subject": job.subject, **res.stats, "head_frame": frame_record,
+                       "input_yaws": input_yaws}).encode()
+
+
+def part_record(work: Path, subject: str) -> dict:
+    """What a finished part's done.json says (head frame, input yaws, stats)."""
+    return json.loads((work / subject / DONE).read_text())
 
 
 def load_examples(parts: list[Path], per_subject: int = 2) -> list[dict]:

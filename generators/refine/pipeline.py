@@ -13,14 +13,23 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from facebench.captures import Capture, find_captures, read_capture
 from facebench.dataset import DatasetInfo
-from facebench.errors import FacebenchError
+from facebench.errors import FacebenchError, InvalidConfig
 from facebench.files import atomic_write
 from facebench.metrics import load_evaluations
 from generators.refine.config import SyntheticInput
 from generators.refine.generate_config import GenerateConfig
-from generators.refine.parts import ParserFactory, SubjectJob, TruthFactory, finished_parts, load_examples
+from generators.refine.parts import (
+    ParserFactory,
+    SubjectJob,
+    TruthFactory,
+    finished_parts,
+    load_examples,
+    part_record,
+)
 from generators.refine.run import assemble, config_record, run_subjects
 
 
@@ -52,12 +61,14 @@ def synthetic_captures(work: Path, synthetic: SyntheticInput, seed: int, workers
 
 def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: ParserFactory,
              truth: TruthFactory | None = synthetic_truth, provenance: dict | None = None,
-             echo: Callable[[str], None] = print) -> dict:
+             head_to_world: np.ndarray | None = None, echo: Callable[[str], None] = print) -> dict:
     """Refine ``parser``'s labels of ``captures`` (none: ``cfg.synthetic``) into the dataset ``out``.
 
     ``parser`` is a picklable factory of the initial-mask Parser (built once in each worker); ``truth``
     rebuilds ground truth for captures that have it, only ever to measure; ``provenance`` (e.g. the parser's
-    spec) is recorded beside the config. Writes ``out`` and ``<out>-quality/``; returns the quality headline.
+    spec) is recorded beside the config; ``head_to_world`` (with ``cfg.refine.head_frame == "capture"``)
+    overrides every capture's declared head frame. Writes ``out`` and ``<out>-quality/``; returns the
+    quality headline.
     """
     from rich.progress import Progress
 
@@ -73,13 +84,21 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         echo(f"built-in input: {s.subjects} synthetic subjects × {s.views} views at {s.size}²")
         paths = synthetic_captures(work, s, cfg.seed, cfg.workers)
     # Every capture is read and checked before any subject is fitted.
-    jobs = [SubjectJob(subject=p.name, capture=read_capture(p)) for p in paths]
+    loaded = [read_capture(p) for p in paths]
+    if head_to_world is not None:
+        if cfg.refine.head_frame != "capture":
+            raise InvalidConfig("a given head_to_world needs head_frame 'capture'")
+        loaded = [c.with_frame(head_to_world).check() for c in loaded]
+    jobs = [SubjectJob(subject=p.name, capture=c) for p, c in zip(paths, loaded, strict=True)]
     with Progress() as bar:
         task = bar.add_task(f"refining {len(jobs)} subjects ({cfg.refine.variant.name})", total=len(jobs))
 
         def tick(subject: str, status: str) -> None:
             bar.advance(task)
-            bar.console.print(f"  {subject}: {status}")
+            line = f"  {subject}: {status}"
+            if status in ("done", "skipped"):
+                line += "; " + frame_line(part_record(work / "subjects", subject))
+            bar.console.print(line, soft_wrap=True)
 
         summary = run_subjects(jobs, work / "subjects", cfg, parser, truth, tick)
     for subject, err in summary.failed.items():
@@ -91,7 +110,9 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     info = DatasetInfo(pretty_name="facebench refined extreme-pose faces",
                        description="Face-parsing labels refined through dual 3D Gaussian splatting "
                                    "(Gahlawat et al., VCIP 2025), rendered from new head poses.",
-                       generation=provenance)
+                       generation={**provenance, "head_frames": {
+                           d.name: part_record(work / "subjects", d.name)["head_frame"]
+                           for d in finished_parts(work / "subjects")}})
     ds = assemble(work / "subjects", out, cfg, info)
     done = finished_parts(work / "subjects")
     quality = load_evaluations([d / "quality.npz" for d in done])
@@ -103,6 +124,17 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
              f"frontal change {head['f1_delta_frontal']:+.3f}")
     return head
+
+
+def frame_line(record: dict) -> str:
+    """One line about a subject's head frame: where it came from, its scale, each input view's yaw."""
+    hf = record["head_frame"]
+    how = (f"head frame estimated from {len(hf['used'])} parts (rms {1000 * hf['rms_m']:.1f} mm)"
+           if hf["mode"] == "auto" else "head frame declared")
+    if "angle_to_declared_deg" in hf:
+        how += f", {hf['angle_to_declared_deg']:.1f}° from the declared one"
+    yaws = " ".join(f"{y:+.0f}" for y in record["input_yaws"])
+    return f"{how}, scale {hf['scale']:.3g} world units/m, input yaws [{yaws}]"
 
 
 def _start_or_resume(work: Path, recipe: dict, echo: Callable[[str], None]) -> None:

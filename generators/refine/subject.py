@@ -94,7 +94,7 @@ def refine_subject(
         samples.append(Sample(id=sid, image=composed, mask=refined, subject=subject, yaw=got.yaw, pitch=got.pitch,
                               roll=got.roll, label_source="refined",
                               provenance={"method": f"dual-3dgs/{variant.name}", "seed": seed, "view": j,
-                                          "camera": camera_record(cam)}))
+                                          "camera": camera_record(cam), "head_to_world": head_to_world.tolist()}))
         if truth is not None:
             true_rgb, true_ids = truth(cam)
             initial = predict([true_rgb])[0] if predict is not None else None
