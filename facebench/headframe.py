@@ -30,7 +30,7 @@ from facebench.errors import FacebenchError
 from facebench.pose import similarity, split_frame
 
 MIN_VIEWS_PER_PART = 2
-MIN_PARTS = 3
+MIN_PARTS = 4  # the head and three parts: three points alone always fit a similarity, right or wrong
 # A part agrees with a frame when its anchor lands within this distance (metres of head) of its triangulation.
 AGREE_M = 0.02
 # Triangulation needs rays from different directions: the smallest eigenvalue of Σ(I - d dᵀ) per ray.
@@ -126,6 +126,10 @@ FACE_PARTS = ("l_eye", "r_eye", "l_brow", "r_brow", "nose", "mouth")
 # The whole head: every class on the head (not neck, necklace or cloth); its centroid is the "head" anchor.
 HEAD_CLASSES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17, 18)
 MIN_HEAD_PIXELS = 50
+SKIN, HAIR = 1, 17
+FINAL_PARTS, FINAL_HEAD_WEIGHT = 4, 3.0
+# Refuse a frame whose parts sit further than this (RMS, metres of head) from their anchors: not one head.
+MAX_RMS_M = 0.012
 # Rays agree with a triangulated point within these angles: a part is small; the head's visible centroid
 # moves more as it turns (its anchor is where it projects best from all round).
 PART_ANGLE, HEAD_ANGLE = 4.0, 8.0
@@ -165,7 +169,8 @@ def part_points(cameras: list[Camera], centroids: list[dict], views: dict[str, l
     return out
 
 
-def _fit(found: dict[str, tuple[np.ndarray, int]], table: dict[str, np.ndarray]) -> FrameEstimate | None:
+def _fit(found: dict[str, tuple[np.ndarray, int]], table: dict[str, np.ndarray], head_weight: float | None = None
+         ) -> FrameEstimate | None:
     """The similarity most triangulated parts agree with (RANSAC over triples, then refined on them).
 
     The whole head, when triangulated, is in every hypothesis and always kept: it is the one point far
@@ -176,8 +181,8 @@ def _fit(found: dict[str, tuple[np.ndarray, int]], table: dict[str, np.ndarray])
         return None
     src = np.array([table[n] for n in names])
     dst = np.array([found[n][0] for n in names])
-    weights = np.array([float(found[n][1]) for n in names])
-    fixed = [names.index("head")] if "head" in names else []
+    weights = np.array([float(found[n][1]) if n != "head" or head_weight is None else head_weight for n in names])
+    fixed = [names.index("head")] if "head" in names and head_weight is None else []
     free = [i for i in range(len(names)) if i not in fixed]
 
     def residuals(h2w: np.ndarray) -> np.ndarray:  # metres of head
@@ -230,8 +235,10 @@ def estimate_head_frame(cameras: list[Camera], masks: list[np.ndarray], where=No
 
     table = anchors()
     cents = view_centroids(masks)
-    face = [i for i, c in enumerate(cents)
-            if "nose" in c and "mouth" in c and any(k in c for k in ("l_eye", "r_eye", "l_brow", "r_brow"))]
+    # A whole face, and more skin than hair: a frontal parser also "finds" faces in the back of a head.
+    face = [i for i, (c, m) in enumerate(zip(cents, masks, strict=True))
+            if "nose" in c and "mouth" in c and any(k in c for k in ("l_eye", "r_eye", "l_brow", "r_brow"))
+            and np.count_nonzero(m == SKIN) > np.count_nonzero(m == HAIR)]
     est = _fit(part_points(cameras, cents, {**{n: face for n in FACE_PARTS}, "head": list(range(len(cents)))}),
                table)
     if est is None:  # no whole face anywhere: every view may vote, robustly
@@ -242,11 +249,21 @@ def estimate_head_frame(cameras: list[Camera], masks: list[np.ndarray], where=No
             est = again or est
             break
         est = again
+    if est is not None and sum(n != "head" for n in est.used) >= FINAL_PARTS:
+        # Enough face parts agree: let them set the tilt; the head (its anchor moves with the hair) only helps.
+        final = _fit(part_points(cameras, cents, _reliable_views(cameras, est.head_to_world)), table,
+                     head_weight=FINAL_HEAD_WEIGHT)
+        est = final or est
     if est is None:
         found = sorted({k for c in cents for k in c})
         raise HeadFrameError(
             f"cannot estimate the head frame: the parser's face parts ({', '.join(found) or 'none'}) are not "
             f"seen consistently from ≥ {MIN_VIEWS_PER_PART} directions for {MIN_PARTS} parts", where,
+            hint="declare it: --head-frame capture or FILE")
+    if est.rms_m > MAX_RMS_M:
+        raise HeadFrameError(
+            f"cannot estimate the head frame with confidence: the parser's face parts ({', '.join(est.used)}) sit "
+            f"{1000 * est.rms_m:.0f} mm (RMS) from where one head would put them", where,
             hint="declare it: --head-frame capture or FILE")
     return est
 

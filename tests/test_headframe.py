@@ -117,6 +117,8 @@ def test_generate_gives_the_same_poses_and_labels_in_five_world_frames(capture, 
     rng = np.random.default_rng(7)
     for k in range(5):
         s = random_similarity(rng)
+        if k < 2:  # the extremes of the range: a world in decimetres and one in centimetres
+            s[:3, :3] *= (0.1, 10.0)[k] / split_frame(s)[1]
         caps = move_capture(capture, s, tmp_path / f"w{k + 1}" / "subj").parent
         out = tmp_path / f"out{k + 1}"
         r = _generate(caps, masks, out)
@@ -151,3 +153,32 @@ def test_head_frame_options_through_the_cli(capture, tmp_path):
     assert '"head_frame_file"' in card and '"head_frames"' in card
     r = _generate(bare.parent, masks, tmp_path / "o3", "--head-frame", str(tmp_path / "missing.txt"))
     assert r.returncode == 2 and "head frame file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_front_only_capture_gets_no_rear_views_and_unseen_pixels_are_ignored(tmp_path):
+    """Inputs within ±90° yaw (a scan without the back of the head): every new view stays within the covered
+    range plus the margin (30°), and pixels of surface no input camera saw are 255."""
+    from generators.heads import sample_head, write_capture
+    from generators.refine.views import covered_yaws
+
+    assert covered_yaws([-90, -45, 0, 45, 90], 30) == [(-120.0, 120.0)]
+    assert covered_yaws(list(range(-180, 180, 30)), 30) == [(-180.0, 180.0)]
+    poses = [Pose(y, p) for y, p in zip(np.linspace(-90, 90, 10), [15, -15] * 5, strict=True)]
+    cap = write_capture(sample_head(8), tmp_path / "caps" / "front", poses, size=64, subject="front")
+    masks = tmp_path / "masks"
+    for v in cap.views:
+        write_png(masks / f"{v.id}.png", v.load_labels())
+    out = tmp_path / "data"
+    r = run_cli("generate", str(tmp_path / "caps"), "--masks", str(masks), "--out", str(out), "--new-views", "24",
+                "--size", "48", "--rgb-steps", "80", "--label-steps", "20", "--head-frame", "capture")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "new views written" in r.stdout and "unseen" in (tmp_path / "data-quality" / "report.md").read_text()
+    from facebench.dataset import load
+
+    meta = load(out).metadata("train")
+    assert len(meta) > 0 and meta.yaw.abs().max() <= 120.5, meta.yaw.tolist()
+    masks_out = [s.mask for s in load(out).iter_samples("train")]
+    side = [m for m, y in zip(masks_out, meta.yaw, strict=True) if abs(y) > 95]
+    assert side and any((m == 255).any() for m in side)  # the far side, seen by no input view, is ignored
+    front = [m for m, y in zip(masks_out, meta.yaw, strict=True) if abs(y) < 30]
+    assert all((m == 255).mean() < 0.02 for m in front)

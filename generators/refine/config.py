@@ -64,6 +64,13 @@ class ViewSampling:
     roll_range: tuple[float, float] = (-10.0, 10.0)
     distance_jitter: float = 0.08
     focal_jitter: float = 0.08
+    # Coverage: new poses only where the input views looked from (their yaws and pitches, ± the margin),
+    # so no new view shows what no input camera saw (a scan without the back of the head gets no rear views).
+    within_coverage: bool = True
+    coverage_margin: float = 30.0
+    # A rendered pixel whose surface no input view saw becomes 255 (ignored); a new view with more than this
+    # fraction of its head unseen is not written at all.
+    max_unseen: float = 0.25
 
     def __post_init__(self) -> None:
         if self.n_views < 1:
@@ -74,6 +81,8 @@ class ViewSampling:
                 raise InvalidConfig(f"{name} range {lo}..{hi} must lie within ±{lim} and be ordered")
         if not (0 <= self.distance_jitter < 0.5 and 0 <= self.focal_jitter < 0.5):
             raise InvalidConfig("distance/focal jitter must be in [0, 0.5)")
+        if not (0 <= self.coverage_margin <= 180 and 0 <= self.max_unseen <= 1):
+            raise InvalidConfig("coverage_margin must be in [0, 180] and max_unseen in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,8 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
             bar.advance(task)
             line = f"  {subject}: {status}"
             if status in ("done", "skipped"):
-                line += "; " + frame_line(part_record(work / "subjects", subject))
+                rec = part_record(work / "subjects", subject)
+                line += f"; {frame_line(rec)}; {coverage_line(rec)}"
             bar.console.print(line, soft_wrap=True)
 
         summary = run_subjects(jobs, work / "subjects", cfg, parser, truth, tick)
@@ -117,7 +118,10 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     done = finished_parts(work / "subjects")
     quality = load_evaluations([d / "quality.npz" for d in done])
     report = out.parent / f"{out.name}-quality"
-    head = write_quality_report(quality, load_examples(done), report, f"Refinement quality ({cfg.refine.variant.name})")
+    notes = [f"{d.name}: {frame_line(rec)}; {coverage_line(rec)}"
+             for d in done for rec in [part_record(work / "subjects", d.name)]]
+    head = write_quality_report(quality, load_examples(done), report, f"Refinement quality ({cfg.refine.variant.name})",
+                                notes)
     echo(f"dataset: {ds}")
     echo(f"quality report: {report / 'report.md'}")
     if head:
@@ -135,6 +139,13 @@ def frame_line(record: dict) -> str:
         how += f", {hf['angle_to_declared_deg']:.1f}° from the declared one"
     yaws = " ".join(f"{y:+.0f}" for y in record["input_yaws"])
     return f"{how}, scale {hf['scale']:.3g} world units/m, input yaws [{yaws}]"
+
+
+def coverage_line(record: dict) -> str:
+    """What coverage did to a subject's new views: written, dropped as mostly unseen, unseen pixels ignored."""
+    written = record["new_views"] - record["views_dropped_unseen"]
+    return (f"{written} of {record['new_views']} new views written ({record['views_dropped_unseen']} mostly unseen "
+            f"by any input camera), {100 * record['unseen_head_pixels_frac']:.1f}% of their head pixels unseen → 255")
 
 
 def _start_or_resume(work: Path, recipe: dict, echo: Callable[[str], None]) -> None:

@@ -63,7 +63,8 @@ def headline(by_bin: pd.DataFrame, q: dict[str, Evaluation]) -> dict[str, float]
     return out
 
 
-def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Path, title: str) -> dict:
+def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Path, title: str,
+                         notes: list[str] = ()) -> dict:
     """quality.json, by_pose_bin.csv, by_region.csv, figures and report.md; returns the headline numbers."""
     out.mkdir(parents=True, exist_ok=True)
     by_bin, by_region = before_after_tables(q)
@@ -85,6 +86,8 @@ def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Pa
         md += [f"- new views at |yaw| ≥ 60°: mean F1 (fg) {head['initial_f1_yaw60']:.3f} → "
                f"{head['refined_f1_yaw60']:.3f} (gain {head['f1_gain_yaw60']:+.3f})",
                f"- new frontal views: change {head['f1_delta_frontal']:+.3f}", ""]
+    if notes:
+        md += ["## Head frames and coverage", "", *[f"- {n}" for n in notes], ""]
     md += ["## By pose bin (mean F1, foreground)", "", markdown_table(by_bin), "",
            "## By region, |yaw| ≥ 60°", "", markdown_table(by_region), ""]
     md += [f"![{p.stem}]({p.name})" for p in figs] + ["", "Convention: " + CONVENTION, ""]

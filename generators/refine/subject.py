@@ -16,6 +16,7 @@ from facebench.dataset import Sample
 from facebench.labels import IGNORE, LabelSet
 from facebench.metrics import Evaluation
 from facebench.pose import Pose, view_pose
+from generators.refine.coverage import seen_gaussians, unseen_pixels
 from generators.refine.generate_config import RefineConfig
 from generators.refine.inputs import SubjectView
 from generators.refine.postprocess import cleanup
@@ -83,11 +84,22 @@ def refine_subject(
     distance = float(np.median([np.linalg.norm(c.center - head_to_world[:3, 3]) for c in cameras]))
     focal = float(np.median([c.K[0, 0] * cfg.out_size / c.width for c in cameras]))
     rng = np.random.default_rng([seed, 7])
+    input_poses = [view_pose(c.world_to_camera, head_to_world) for c in cameras]
+    seen = seen_gaussians(lifted.labels, views, head_to_world)
     samples, examples = [], []
-    for j, (_, cam) in enumerate(sample_cameras(cfg.views, seed, head_to_world, distance, focal, cfg.out_size)):
+    unseen_px, head_px, dropped = 0, 0, []
+    new_cameras = sample_cameras(cfg.views, seed, head_to_world, distance, focal, cfg.out_size, input_poses)
+    for j, (_, cam) in enumerate(new_cameras):
         image, ids, conf = variant.render(lifted, cam, labels)
         refined = cleanup(ids, cfg.cleanup, labels.num_classes, conf)
         alpha = (ids != 0)[..., None]
+        unseen = unseen_pixels(lifted.labels, seen, cam.world_to_camera, cam.K, cam.width, cam.height) & (ids != 0)
+        n_head = int((ids != 0).sum())
+        if n_head and unseen.sum() > cfg.views.max_unseen * n_head:
+            dropped.append(j)  # mostly what no input camera saw: not written
+            continue
+        unseen_px, head_px = unseen_px + int(unseen.sum()), head_px + n_head
+        refined = np.where(unseen, IGNORE, refined).astype(np.uint8)
         composed = np.where(alpha, image, (_background(rng, cfg.out_size) * 255).round().astype(np.uint8))
         got = view_pose(cam.world_to_camera, head_to_world)
         sid = f"{subject}-v{j:03d}"
@@ -105,5 +117,7 @@ def refine_subject(
                 examples.append({"id": sid, "yaw": got.yaw, "image": true_rgb, "truth": true_ids,
                                  "initial": initial, "refined": refined})
     stats = {"gaussians": len(lifted.labels), "variant": variant.name, "ignored_frac": float(np.mean(
-        [np.mean(s.mask == IGNORE) for s in samples]))}
+        [np.mean(s.mask == IGNORE) for s in samples])) if samples else float("nan"),
+             "gaussians_seen": int(seen.sum()), "new_views": len(new_cameras), "views_dropped_unseen": len(dropped),
+             "unseen_head_pixels_frac": unseen_px / head_px if head_px else 0.0}
     return SubjectResult(samples, quality, examples, stats)
