@@ -44,12 +44,17 @@ class RefineConfig:
     # Where the head is in the capture's world: "auto" estimates it from the parser's masks of each capture
     # (facebench/headframe.py); "capture" takes the one the capture declares (or a --head-frame FILE).
     head_frame: str = "auto"
+    # Input views larger than this are cropped to the head and resized to work_size² for the fits (real
+    # captures are 1–6 K pixels); smaller ones are used as they are.
+    work_size: int = 256
 
     def __post_init__(self) -> None:
         if not isinstance(self.variant, LabelLifting):
             raise InvalidConfig(f"variant must be a registered LabelLifting, got {self.variant!r}")
         if self.head_frame not in HEAD_FRAMES:
             raise InvalidConfig(f"unknown head_frame {self.head_frame!r}", hint="use auto or capture (or a file)")
+        if self.work_size < 32:
+            raise InvalidConfig(f"work_size must be ≥ 32, got {self.work_size}")
         if self.out_size < 16:
             raise InvalidConfig(f"out_size must be ≥ 16, got {self.out_size}")
 

@@ -71,3 +71,48 @@ def head_frame(capture: Capture, views: list[SubjectView], mode: str) -> tuple[n
 def in_frame(views: list[SubjectView], head_to_world: np.ndarray) -> list[SubjectView]:
     """The views with their yaw in the head frame (what view weighting and the quality tables use)."""
     return [dataclasses.replace(v, yaw=view_pose(v.camera.world_to_camera, head_to_world).yaw) for v in views]
+
+
+def crop_to_head(v: SubjectView, size: int, margin: float = 0.2) -> tuple[SubjectView, dict | None]:
+    """A view larger than ``size`` cropped to a square around the head (the parser's head classes, plus
+    ``margin`` of its size each side) and resized to ``size``², its intrinsics updated to match.
+
+    Real captures come at 1–6 K pixels, non-square; the fits work at a few hundred. Views no larger than
+    ``size`` are left as they are (never upsampled). Returns the view and the crop (None if untouched)."""
+    from PIL import Image
+
+    from facebench.headframe import HEAD_CLASSES
+
+    h, w = v.mask.shape
+    if max(h, w) <= size:
+        return v, None
+    ys, xs = np.nonzero(np.isin(v.mask, HEAD_CLASSES))
+    if len(xs):
+        cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
+        side = max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) * (1 + 2 * margin)
+    else:  # no head found in this view: its centre square
+        cx, cy, side = w / 2, h / 2, min(h, w)
+    side = int(round(min(max(side, size / 4), min(h, w))))
+    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), h - side)))
+    box = (x0, y0, x0 + side, y0 + side)
+    f = size / side
+
+    def image(a: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(a).crop(box).resize((size, size), Image.Resampling.LANCZOS))
+
+    def labels(a: np.ndarray | None) -> np.ndarray | None:
+        if a is None:
+            return None
+        return np.asarray(Image.fromarray(a).crop(box).resize((size, size), Image.Resampling.NEAREST))
+
+    K = v.camera.K.copy()
+    K[0, 2] -= x0
+    K[1, 2] -= y0
+    K[:2] *= f
+    conf = None if v.confidence is None else np.asarray(
+        Image.fromarray(v.confidence.astype(np.float32)).crop(box).resize((size, size), Image.Resampling.BILINEAR))
+    out = dataclasses.replace(v, camera=Camera(K, v.camera.world_to_camera.copy(), size, size), image=image(v.image),
+                              mask=labels(v.mask), truth=labels(v.truth), confidence=conf)
+    return out, {"view": v.id, "x0": x0, "y0": y0, "side": side, "size": size}
+

@@ -28,7 +28,7 @@ from facebench.labels import FACEBENCH
 from facebench.metrics import save_evaluations
 from facebench.parsing import MaskFolderParser, Parser
 from generators.refine.generate_config import RefineConfig
-from generators.refine.inputs import head_frame, in_frame, load_views
+from generators.refine.inputs import crop_to_head, head_frame, in_frame, load_views
 from generators.refine.subject import refine_subject
 
 # Builds the parser in the worker (a checkpoint is loaded once per process): () -> facebench Parser
@@ -80,7 +80,8 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
     parser = parser_factory()
     views = load_views(job.capture, parser)
     frame, frame_record = head_frame(job.capture, views, cfg.head_frame)
-    views = in_frame(views, frame)
+    cropped = [crop_to_head(v, cfg.work_size) for v in in_frame(views, frame)]
+    views = [v for v, _ in cropped]
     truth = truth_factory(job.capture) if truth_factory is not None else None
     # A folder of masks can't label new views; a network can, which measures the initial parser there.
     predict = None if isinstance(parser, MaskFolderParser) else (lambda images: parser.predict(images))
@@ -95,7 +96,7 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
     shutil.rmtree(scratch / "fit", ignore_errors=True)
     input_yaws = [round(v.yaw, 1) for v in views]
     return json.dumps({"subject": job.subject, **res.stats, "head_frame": frame_record,
-                       "input_yaws": input_yaws}).encode()
+                       "input_yaws": input_yaws, "input_crops": [c for _, c in cropped if c is not None]}).encode()
 
 
 def part_record(work: Path, subject: str) -> dict:
