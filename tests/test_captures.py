@@ -21,7 +21,7 @@ def _capture(tmp_path, n=3):
         lab.parent.mkdir(exist_ok=True)
         Image.fromarray(np.full((60, 64), i, np.uint8)).save(lab)
         views.append(View(id=f"v{i}", camera=Camera(K, w2c, 64, 60), image_path=img, label_path=lab))
-    return Capture(views=views, subject="alice", meta={"seed": 3})
+    return Capture(views=views, subject="alice", head_to_world=np.eye(4), meta={"seed": 3})  # built in the head frame
 
 
 def test_transforms_round_trip(tmp_path):

@@ -151,6 +151,19 @@ def test_head_frame_options_through_the_cli(capture, tmp_path):
     assert "head frame declared" in r.stdout
     card = (tmp_path / "o2" / "README.md").read_text()
     assert '"head_frame_file"' in card and '"head_frames"' in card
+    # no label maps in this capture: the report says so, and still shows and measures what it can
+    assert "no ground truth" in r.stdout
+    report = tmp_path / "o2-quality"
+    md = (report / "report.md").read_text()
+    assert "**No ground truth for these captures**" in md and "Agreement with the initial parser" in md
+    assert "scored against exact ground truth" not in md
+    quality = json.loads((report / "quality.json").read_text())
+    assert quality["ground_truth"] is False and quality["agreement_by_pose_bin"][-1]["pose_bin"] == "all"
+    assert 0.3 < quality["agreement_by_pose_bin"][-1]["agreement_f1"] <= 1.0
+    from PIL import Image
+
+    for fig in ("input_views.png", "new_views_by_pose_bin.png"):
+        assert Image.open(report / fig).size[1] > 200, fig
     r = _generate(bare.parent, masks, tmp_path / "o3", "--head-frame", str(tmp_path / "missing.txt"))
     assert r.returncode == 2 and "head frame file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 

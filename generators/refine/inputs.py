@@ -14,7 +14,7 @@ import numpy as np
 from facebench.captures import Camera, Capture
 from facebench.errors import InvalidCapture
 from facebench.headframe import estimate_head_frame, frame_angle
-from facebench.labels import FACEBENCH
+from facebench.labels import FACEBENCH, IGNORE
 from facebench.parsing import Parser
 from facebench.pose import split_frame, view_pose
 
@@ -42,6 +42,9 @@ def load_views(capture: Capture, parser: Parser) -> list[SubjectView]:
     out = []
     for v, image, mask in zip(capture.views, images, masks, strict=True):
         FACEBENCH.validate(mask, f"initial mask of {v.id}")
+        valid = v.load_valid()  # a capture's valid-pixel mask (nerfstudio mask_path): elsewhere nothing is known
+        if valid is not None:
+            mask = np.where(valid, mask, IGNORE).astype(np.uint8)
         truth = v.load_labels() if with_truth else None
         if truth is not None:
             FACEBENCH.validate(truth, v.label_path)

@@ -90,9 +90,11 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
     # The scratch folder is the unit of atomicity (committed by rename), so its files are written in place.
     pq.write_table(samples_table(res.samples), scratch / "samples.parquet", compression="zstd")
     save_evaluations(scratch / "quality.npz", res.quality)
-    if res.examples:
-        np.savez_compressed(scratch / "examples.npz", **{f"{i}__{k}": (v if v is not None else np.zeros(0))
-                                                         for i, e in enumerate(res.examples) for k, v in e.items()})
+    for name, examples in (("examples", res.examples), ("inputs", res.input_examples),
+                           ("newviews", res.new_examples)):
+        if examples:
+            np.savez_compressed(scratch / f"{name}.npz", **{f"{i}__{k}": (v if v is not None else np.zeros(0))
+                                                          for i, e in enumerate(examples) for k, v in e.items()})
     shutil.rmtree(scratch / "fit", ignore_errors=True)
     input_yaws = [round(v.yaw, 1) for v in views]
     return json.dumps({"subject": job.subject, **res.stats, "head_frame": frame_record,
@@ -104,19 +106,21 @@ def part_record(work: Path, subject: str) -> dict:
     return json.loads((work / subject / DONE).read_text())
 
 
-def load_examples(parts: list[Path], per_subject: int = 2) -> list[dict]:
-    """The first few overlay examples of each finished part (written by ``refine_into``)."""
+def load_examples(parts: list[Path], name: str = "examples", per_subject: int = 2) -> list[dict]:
+    """The first few overlay examples of each finished part (``examples``: new views with truth; ``inputs``:
+    input views re-rendered; ``newviews``: new views by pose bin), as written by ``refine_into``."""
     out = []
     for d in parts:
-        p = d / "examples.npz"
+        p = d / f"{name}.npz"
         if not p.exists():
             continue
         with np.load(p) as z:
             for i in sorted({int(k.split("__")[0]) for k in z.files})[:per_subject]:
                 e = {k.split("__", 1)[1]: z[k] for k in z.files if k.startswith(f"{i}__")}
                 e["id"], e["yaw"] = str(e["id"]), float(e["yaw"])
-                if e["initial"].size == 0:
-                    e["initial"] = None
+                for k in ("initial", "truth"):
+                    if k in e and e[k].size == 0:
+                        e[k] = None
                 out.append(e)
     return out
 

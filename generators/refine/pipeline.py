@@ -61,13 +61,15 @@ def synthetic_captures(work: Path, synthetic: SyntheticInput, seed: int, workers
 
 def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: ParserFactory,
              truth: TruthFactory | None = synthetic_truth, provenance: dict | None = None,
-             head_to_world: np.ndarray | None = None, echo: Callable[[str], None] = print) -> dict:
+             head_to_world: np.ndarray | None = None, capture_format: str | None = None,
+             echo: Callable[[str], None] = print) -> dict:
     """Refine ``parser``'s labels of ``captures`` (none: ``cfg.synthetic``) into the dataset ``out``.
 
     ``parser`` is a picklable factory of the initial-mask Parser (built once in each worker); ``truth``
     rebuilds ground truth for captures that have it, only ever to measure; ``provenance`` (e.g. the parser's
     spec) is recorded beside the config; ``head_to_world`` (with ``cfg.refine.head_frame == "capture"``)
-    overrides every capture's declared head frame. Writes ``out`` and ``<out>-quality/``; returns the
+    overrides every capture's declared head frame; ``capture_format`` names the captures' format (default:
+    detected per folder, ``facebench.captures.READERS``). Writes ``out`` and ``<out>-quality/``; returns the
     quality headline.
     """
     from rich.progress import Progress
@@ -76,7 +78,7 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
 
     out = Path(out)
     work = out.parent / f".{out.name}.work"
-    paths = find_captures(list(captures)) if captures else []
+    paths = find_captures(list(captures), capture_format) if captures else []
     provenance = {"captures": [str(p) for p in paths], **(provenance or {})}  # the card gets the config too
     _start_or_resume(work, {"config": config_record(cfg), **provenance}, echo)
     if not paths:
@@ -84,12 +86,15 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         echo(f"built-in input: {s.subjects} synthetic subjects × {s.views} views at {s.size}²")
         paths = synthetic_captures(work, s, cfg.seed, cfg.workers)
     # Every capture is read and checked before any subject is fitted.
-    loaded = [read_capture(p) for p in paths]
+    loaded = [read_capture(p, capture_format) for p in paths]
     if head_to_world is not None:
         if cfg.refine.head_frame != "capture":
             raise InvalidConfig("a given head_to_world needs head_frame 'capture'")
         loaded = [c.with_frame(head_to_world).check() for c in loaded]
-    jobs = [SubjectJob(subject=p.name, capture=c) for p, c in zip(paths, loaded, strict=True)]
+    names = [c.subject for c in loaded]  # a capture's own name (FaceScape folders are only the expression)
+    if len(set(names)) < len(names):
+        names = [p.name for p in paths]
+    jobs = [SubjectJob(subject=n, capture=c) for n, c in zip(names, loaded, strict=True)]
     with Progress() as bar:
         task = bar.add_task(f"refining {len(jobs)} subjects ({cfg.refine.variant.name})", total=len(jobs))
 
@@ -121,9 +126,11 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     notes = [f"{d.name}: {frame_line(rec)}; {coverage_line(rec)}"
              for d in done for rec in [part_record(work / "subjects", d.name)]]
     head = write_quality_report(quality, load_examples(done), report, f"Refinement quality ({cfg.refine.variant.name})",
-                                notes)
+                                notes, load_examples(done, "inputs", 3), load_examples(done, "newviews", 8))
     echo(f"dataset: {ds}")
     echo(f"quality report: {report / 'report.md'}")
+    if not head:
+        echo("no ground truth for these captures: the report shows overlays and agreement with the parser")
     if head:
         echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
              f"frontal change {head['f1_delta_frontal']:+.3f}")

@@ -63,33 +63,74 @@ def headline(by_bin: pd.DataFrame, q: dict[str, Evaluation]) -> dict[str, float]
     return out
 
 
+def agreement_table(q: dict[str, Evaluation]) -> pd.DataFrame:
+    """Refined labels re-rendered at the input cameras against the initial parser's masks there, by pose bin:
+    the one thing measurable without ground truth (agreement, not accuracy)."""
+    ev = q.get("input/agreement")
+    rows = []
+    if ev is not None and ev.matrices:
+        for b in (*POSE_BIN_NAMES, "all"):
+            groups = None if b == "all" else (b,)
+            n = len(ev.matrices) if groups is None else int(np.isin(ev.groups, groups).sum())
+            if n:
+                rows.append({"pose_bin": b, "n": n, "agreement_f1": _mean_f1(ev, groups)})
+    return pd.DataFrame(rows)
+
+
 def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Path, title: str,
-                         notes: list[str] = ()) -> dict:
-    """quality.json, by_pose_bin.csv, by_region.csv, figures and report.md; returns the headline numbers."""
+                         notes: list[str] = (), inputs: list[dict] = (), new_views: list[dict] = ()) -> dict:
+    """quality.json, CSVs, figures and report.md; returns the headline numbers (empty without ground truth).
+
+    With ground truth (synthetic captures): initial vs refined scored against it. Without: it says so, and
+    shows what can be seen and measured anyway (overlays, agreement with the parser on the input views)."""
     out.mkdir(parents=True, exist_ok=True)
     by_bin, by_region = before_after_tables(q)
+    agree = agreement_table(q)
     head = headline(by_bin, q)
+    has_truth = len(by_bin) > 0
     atomic_write(out / "by_pose_bin.csv", by_bin.to_csv(index=False))
     atomic_write(out / "by_region_yaw60.csv", by_region.to_csv(index=False))
-    atomic_write(out / "quality.json", json_dumps_strict({"headline": head, "convention": CONVENTION,
-                                                         "by_pose_bin": by_bin.to_dict("records")}, indent=1))
+    atomic_write(out / "agreement_by_pose_bin.csv", agree.to_csv(index=False))
+    atomic_write(out / "quality.json", json_dumps_strict({
+        "ground_truth": has_truth, "headline": head, "convention": CONVENTION,
+        "by_pose_bin": by_bin.to_dict("records"), "agreement_by_pose_bin": agree.to_dict("records")}, indent=1))
     figs = []
-    if len(by_bin):
+    if has_truth:
         figs.append(_bin_figure(by_bin, out / "before_after_by_bin.png"))
     if examples:
         rows = [(f"{e['id']}\nyaw {e['yaw']:+.0f}°", e["image"], e["truth"], e["initial"], e["refined"])
                 for e in examples if e.get("initial") is not None]
         if rows:
-            figs.append(_overlay_figure(rows, out / "before_after_overlays.png"))
-    md = [f"# {title}", "", "Initial parser masks vs refined labels, scored against exact ground truth.", ""]
+            figs.append(_overlay_figure(rows, ("image", "truth", "initial parser", "refined"), out /
+                                        "before_after_overlays.png"))
+    if inputs:
+        rows = [(f"{e['id']}\nyaw {e['yaw']:+.0f}°", e["image"], e["initial"], e["refined"]) for e in inputs]
+        figs.append(_overlay_figure(rows, ("input image", "initial parser", "refined, re-rendered here"),
+                                    out / "input_views.png"))
+    if new_views:
+        order = {b: i for i, b in enumerate(POSE_BIN_NAMES)}
+        picked = sorted(new_views, key=lambda e: (order.get(str(e["bin"]), 9), abs(e["yaw"])))
+        rows = [(f"{e['id']}\n{e['bin']} yaw {e['yaw']:+.0f}°", e["image"], e["refined"]) for e in picked]
+        figs.append(_overlay_figure(rows, ("new view", "refined labels"), out / "new_views_by_pose_bin.png"))
+    if has_truth:
+        md = [f"# {title}", "", "Initial parser masks vs refined labels, scored against exact ground truth.", ""]
+    else:
+        md = [f"# {title}", "", "**No ground truth for these captures**, so nothing here is an accuracy. Shown: the "
+              "refined labels re-rendered at the input cameras against the initial parser's masks there "
+              "(agreement by pose bin), overlays of input and new views, and coverage. Ground truth, where a capture "
+              "has it, comes from each frame's `label_path` in transforms.json (facebench's own captures).", ""]
     if head:
         md += [f"- new views at |yaw| ≥ 60°: mean F1 (fg) {head['initial_f1_yaw60']:.3f} → "
                f"{head['refined_f1_yaw60']:.3f} (gain {head['f1_gain_yaw60']:+.3f})",
                f"- new frontal views: change {head['f1_delta_frontal']:+.3f}", ""]
     if notes:
         md += ["## Head frames and coverage", "", *[f"- {n}" for n in notes], ""]
-    md += ["## By pose bin (mean F1, foreground)", "", markdown_table(by_bin), "",
-           "## By region, |yaw| ≥ 60°", "", markdown_table(by_region), ""]
+    if has_truth:
+        md += ["## By pose bin (mean F1, foreground)", "", markdown_table(by_bin), "",
+               "## By region, |yaw| ≥ 60°", "", markdown_table(by_region), ""]
+    if len(agree):
+        md += ["## Agreement with the initial parser on the input views (mean F1 between them, foreground)", "",
+               markdown_table(agree), ""]
     md += [f"![{p.stem}]({p.name})" for p in figs] + ["", "Convention: " + CONVENTION, ""]
     atomic_write(out / "report.md", "\n".join(md))
     return head
@@ -123,17 +164,18 @@ def _bin_figure(by_bin: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _overlay_figure(rows: list, path: Path) -> Path:
+def _overlay_figure(rows: list, titles: tuple[str, ...], path: Path) -> Path:
+    """A grid: one row per example, the image then each label map over it (FACEBENCH palette)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(rows), 4, figsize=(8.4, 2.2 * len(rows) + 0.4), squeeze=False)
-    for r, (cap, img, truth, ini, ref) in enumerate(rows):
-        for c, (pic, name) in enumerate(((img, "image"), (FACEBENCH.overlay(img, truth), "truth"),
-                                         (FACEBENCH.overlay(img, ini), "initial parser"),
-                                         (FACEBENCH.overlay(img, ref), "refined"))):
+    cols = len(titles)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.1 * cols, 2.2 * len(rows) + 0.4), squeeze=False)
+    for r, (cap, img, *maps) in enumerate(rows):
+        pics = [img] + [FACEBENCH.overlay(img, m) if m is not None else np.zeros_like(img) for m in maps]
+        for c, (pic, name) in enumerate(zip(pics, titles, strict=True)):
             axes[r, c].imshow(pic)
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])

@@ -7,7 +7,7 @@ Ground truth, when there is some (synthetic subjects), is only ever used to *mea
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +26,9 @@ from generators.refine.views import sample_cameras
 TruthFn = Callable[[Camera], tuple[np.ndarray, np.ndarray]]
 # (images) -> masks: the parser whose labels are being refined.
 PredictFn = Callable[[list[np.ndarray]], list[np.ndarray]]
-QUALITY_KEYS = ("input/initial", "input/refined", "novel/initial", "novel/refined")
+QUALITY_KEYS = ("input/initial", "input/refined", "novel/initial", "novel/refined", "input/agreement")
+# Overlays kept per subject: input views (image | initial | refined re-rendered there), new views per pose bin.
+INPUT_EXAMPLES, NEW_PER_BIN = 3, 2
 
 
 @dataclass
@@ -35,6 +37,8 @@ class SubjectResult:
     quality: dict[str, Evaluation]  # QUALITY_KEYS
     examples: list[dict]  # a few novel views with image, truth, initial, refined for overlays
     stats: dict
+    input_examples: list[dict] = field(default_factory=list)  # image, initial, refined on input views
+    new_examples: list[dict] = field(default_factory=list)  # image, refined on new views, a few per pose bin
 
 
 def camera_record(cam: Camera) -> dict:
@@ -73,13 +77,21 @@ def refine_subject(
     variant = cfg.variant
     lifted = variant.lift(views, labels, cfg.lift, cfg.cleanup, seed, head_to_world, checkpoint_dir)
     quality = {k: Evaluation(labels=labels) for k in QUALITY_KEYS}
-    if all(v.truth is not None for v in views):
-        for i, v in enumerate(views):
-            _, ids, conf = variant.render(lifted, v.camera, labels)
-            ids = cleanup(ids, cfg.cleanup, labels.num_classes, conf)
-            group = Pose(v.yaw, 0).bin
-            quality["input/initial"].add(v.mask, v.truth, f"{subject}/in{i:03d}", group, v.yaw)
-            quality["input/refined"].add(ids, v.truth, f"{subject}/in{i:03d}", group, v.yaw)
+    has_truth = all(v.truth is not None for v in views)
+    input_examples = []
+    for v in sorted(views, key=lambda v: abs(v.yaw)):  # frontal first, for the examples
+        _, ids, conf = variant.render(lifted, v.camera, labels)
+        ids = cleanup(ids, cfg.cleanup, labels.num_classes, conf)
+        group, vid = Pose(v.yaw, 0).bin, f"{subject}/{v.id}"
+        # Without truth, what can be measured: do the refined labels, re-rendered at an input camera, agree
+        # with what the parser said there (by pose bin)? Agreement, not accuracy.
+        quality["input/agreement"].add(ids, v.mask, vid, group, v.yaw)
+        if has_truth:
+            quality["input/initial"].add(v.mask, v.truth, vid, group, v.yaw)
+            quality["input/refined"].add(ids, v.truth, vid, group, v.yaw)
+        if len(input_examples) < INPUT_EXAMPLES and (not input_examples or abs(v.yaw) - abs(input_examples[-1]["yaw"])
+                                                     >= 30):
+            input_examples.append({"id": vid, "yaw": v.yaw, "image": v.image, "initial": v.mask, "refined": ids})
     cameras = [v.camera for v in views]
     distance = float(np.median([np.linalg.norm(c.center - head_to_world[:3, 3]) for c in cameras]))
     focal = float(np.median([c.K[0, 0] * cfg.out_size / c.width for c in cameras]))
@@ -87,7 +99,7 @@ def refine_subject(
     input_poses = [view_pose(c.world_to_camera, head_to_world) for c in cameras]
     seen = seen_gaussians(lifted.labels, views, head_to_world)
     samples, examples = [], []
-    unseen_px, head_px, dropped = 0, 0, []
+    unseen_px, head_px, dropped, new_examples = 0, 0, [], []
     new_cameras = sample_cameras(cfg.views, seed, head_to_world, distance, focal, cfg.out_size, input_poses)
     for j, (_, cam) in enumerate(new_cameras):
         image, ids, conf = variant.render(lifted, cam, labels)
@@ -107,6 +119,8 @@ def refine_subject(
                               roll=got.roll, label_source="refined",
                               provenance={"method": f"dual-3dgs/{variant.name}", "seed": seed, "view": j,
                                           "camera": camera_record(cam), "head_to_world": head_to_world.tolist()}))
+        if sum(e["bin"] == got.bin for e in new_examples) < NEW_PER_BIN:
+            new_examples.append({"id": sid, "yaw": got.yaw, "bin": got.bin, "image": composed, "refined": refined})
         if truth is not None:
             true_rgb, true_ids = truth(cam)
             initial = predict([true_rgb])[0] if predict is not None else None
@@ -120,4 +134,4 @@ def refine_subject(
         [np.mean(s.mask == IGNORE) for s in samples])) if samples else float("nan"),
              "gaussians_seen": int(seen.sum()), "new_views": len(new_cameras), "views_dropped_unseen": len(dropped),
              "unseen_head_pixels_frac": unseen_px / head_px if head_px else 0.0}
-    return SubjectResult(samples, quality, examples, stats)
+    return SubjectResult(samples, quality, examples, stats, input_examples, new_examples)
