@@ -48,12 +48,24 @@ def _configs_yaml(counts: dict[str, dict[str, int]]) -> list[str]:
     return lines
 
 
+# Licences a dataset may carry when it is redistributed freely; anything else derived from a capture
+# with its own terms (FaceScape, NeRSemble, Multiface: "other:<name>") must keep those terms.
+OPEN_LICENSES = ("cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "mit", "apache-2.0", "odc-by")
+
+
+def license_yaml(license: str) -> list[str]:
+    """Card metadata for a licence id; ``other:NAME`` becomes ``license: other`` + ``license_name: NAME``."""
+    if license.startswith("other:"):
+        return ["license: other", f"license_name: {license.split(':', 1)[1]}"]
+    return [f"license: {license}"]
+
+
 def render_card(info: DatasetInfo, labels: LabelSet, counts: dict[str, dict[str, int]]) -> str:
     """Card text. Deterministic: the same inputs give the same bytes."""
     total = sum(sum(c.values()) for c in counts.values())
     yaml = [
         "---",
-        f"license: {info.license}",
+        *license_yaml(info.license),
         f"pretty_name: {json.dumps(info.pretty_name)}",
         "task_categories:",
         "- image-segmentation",

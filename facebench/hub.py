@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facebench.dataset import FacebenchDataset
-from facebench.errors import FacebenchError, InvalidConfig
+from facebench.errors import FacebenchError, InvalidConfig, InvalidDataset
 from facebench.files import replace_dir, temp_dir
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -78,6 +78,15 @@ def _hub_call(what: str, fn, retries: int = 3, backoff: float = 0.5):
             raise HubError(f"{what} failed: HTTP {status}: {str(e).splitlines()[0]}") from None
 
 
+def _require_license(card: Path) -> None:
+    """Refuse to guess: a dataset whose card says ``license: unknown`` is not published."""
+    head = card.read_text(encoding="utf-8").split("---", 2)[1] if card.exists() else ""
+    if any(line.strip() == "license: unknown" for line in head.splitlines()):
+        raise InvalidDataset("the dataset's licence is unknown: it is not published", card,
+                             hint="generate it with --license ID (the captures' terms allow it), or set license: in "
+                                  "the card")
+
+
 def publish(
     dataset_dir: str | Path,
     repo_id: str,
@@ -92,6 +101,7 @@ def publish(
 
     ds = FacebenchDataset(dataset_dir)  # refuses folders that are not datasets
     HubRef.parse(repo_id)
+    _require_license(ds.root / "README.md")
     tok = _token(token)
     api = _api(tok, endpoint)
     _hub_call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))

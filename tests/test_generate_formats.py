@@ -71,6 +71,13 @@ def test_generate_reads_each_format(fmt, head, tmp_path):
     assert 1 <= n <= 6
     meta = load(out).metadata("train")
     assert meta.yaw.abs().max() <= 120.5  # the rig saw ±90° and the margin is 30°
+    card = (out / "README.md").read_text()
+    if fmt in ("facescape", "nersemble", "multiface"):  # the dataset's own terms travel with what is derived
+        assert "license: other\n" in card and f"license_name: {fmt}\n" in card
+    else:  # nothing declared: unknown, and publish refuses to guess
+        assert "license: unknown\n" in card
+        r = run_cli("publish", str(out), "--repo-id", "someone/data")
+        assert r.returncode == 2 and "licence is unknown" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     if fmt == "colmap":  # 1920×1080 views were cropped to the head and resized for the fits
         import json
 
@@ -90,4 +97,15 @@ def test_mixed_or_unknown_formats_are_one_line(head, tmp_path):
     assert r.returncode == 2 and len(lines) == 1 and "both" in lines[0], r.stderr
     r = run_cli("generate", str(root), "--format", "vicon", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "vicon" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_restricted_captures_cannot_go_out_as_cc0(head, tmp_path):
+    rig = make_rig(head, YAWS, 128, 96, similarity(5))
+    root = tmp_path / "caps" / "fs"
+    write_facescape(root, rig)
+    masks = _masks_for(root, rig, tmp_path / "masks", "facescape")
+    r = run_cli("generate", str(root), "--masks", str(masks), "--out", str(tmp_path / "o"), "--license", "cc0-1.0")
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "other:facescape" in lines[0] and "cc0-1.0" in lines[0], r.stderr
     assert not (tmp_path / "o").exists()

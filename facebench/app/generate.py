@@ -69,7 +69,7 @@ def check_can_run(cfg: GenerateConfig) -> None:
 
 
 def run(captures: list[Path], out: Path, cfg: GenerateConfig, parser: ParserSpec, echo=typer.echo,
-        head_frame_file: Path | None = None, capture_format: str | None = None) -> dict:
+        head_frame_file: Path | None = None, capture_format: str | None = None, license: str | None = None) -> dict:
     """Check what can be checked cheaply, then run ``generators.refine.generate``; returns the quality headline."""
     from facebench.headframe import read_frame_file
     from generators.refine import generate
@@ -79,7 +79,7 @@ def run(captures: list[Path], out: Path, cfg: GenerateConfig, parser: ParserSpec
     h2w = None if head_frame_file is None else read_frame_file(head_frame_file)
     provenance = {**parser.provenance(), **({"head_frame_file": str(head_frame_file)} if head_frame_file else {})}
     return generate(captures, out, cfg, parser, provenance=provenance, head_to_world=h2w,
-                    capture_format=capture_format, echo=echo)
+                    capture_format=capture_format, license=license, echo=echo)
 
 
 def _opt(help: str, **kw):
@@ -94,6 +94,8 @@ def generate_command(
         help="Capture folders (nerfstudio transforms.json) or folders of them; none: built-in synthetic subjects.",
         show_default=False)] = None,
     out: Annotated[Path, _opt("Dataset folder to write.")] = Path("facebench-data"),
+    license: Annotated[str | None, _opt("The dataset's licence (a Hub licence id, or other:NAME); default: the "
+                                        "one the captures declare, else unknown (publish refuses it).")] = None,
     format: Annotated[str | None, _opt("Capture format: nerfstudio | colmap | facescape | nersemble | multiface "
                                        "(default: detected from each folder's files).")] = None,
     parser: Annotated[str | None, _opt("Initial-mask checkpoint (default: shipped BiSeNet).")] = None,
@@ -143,4 +145,4 @@ def generate_command(
                        head_frame="capture" if frame_file else head_frame),
         seed=seed, workers=workers, backend=backend, ray=ray)
     run(captures or [], out, cfg, ParserSpec(checkpoint=parser, masks=str(masks) if masks else None),
-        head_frame_file=frame_file, capture_format=format)
+        head_frame_file=frame_file, capture_format=format, license=license)

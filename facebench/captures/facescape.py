@@ -64,7 +64,8 @@ def read_facescape(folder: str | Path) -> Capture:
     if not views:
         raise InvalidCapture(f"every view is marked invalid ({len(skipped)} '_valid': false)", path)
     return Capture(views=views, subject=subject, root=folder, source_file=path,
-                   meta={"format": "facescape", "expression": folder.name, "invalid_views": skipped})
+                   meta={"format": "facescape", "expression": folder.name, "invalid_views": skipped,
+                         "license": "other:facescape"})  # FaceScape's licence agreement: research use
 
 
 def _image(folder: Path, i: int) -> Path:

@@ -111,7 +111,8 @@ def read_multiface(folder: str | Path, expression: str | None = None, frame: int
         views.append(View(id=f"{folder.name}-{name}", camera=Camera(K, w2c, w, h), image_path=image,
                           distortion=checked_distortion("OPENCV", dist, path, f"camera {name}")))
     pose = folder / "tracked_mesh" / expression / f"{frame}_transform.txt"
-    meta = {"format": "multiface", "expression": expression, "frame": frame}
+    meta = {"format": "multiface", "expression": expression, "frame": frame,
+            "license": "other:multiface"}  # the Multiface dataset's own licence terms
     if pose.is_file():
         meta["tracked_head_pose"] = pose.relative_to(folder).as_posix()
     return Capture(views=views, subject=folder.name, root=folder, source_file=path, meta=meta)

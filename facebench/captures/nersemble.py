@@ -77,7 +77,7 @@ def read_nersemble(folder: str | Path, sequence: str | None = None, frame: int |
         cam = Camera(K, checked_world_to_camera(w2c[serial], path, f"world_2_cam of {serial}"), w, h)
         views.append(View(id=f"{folder.name}-cam_{serial}", camera=cam, image_path=image))
     return Capture(views=views, subject=folder.name, root=folder, source_file=path,
-                   meta={"format": "nersemble", **where})
+                   meta={"format": "nersemble", **where, "license": "other:nersemble"})  # NeRSemble's terms of use
 
 
 def _images_dir(folder: Path, sequence: str | None, frame: int | str | None) -> tuple[Path, dict]:

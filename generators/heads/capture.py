@@ -100,6 +100,7 @@ def write_capture(
     meta = {
         "generator": GENERATOR,
         "label_set": "facebench",
+        "license": "cc0-1.0",  # MakeHuman's CC0 assets, rendered by us
         "seed": head.seed if seed is None else int(seed),
         "size": size,
         "rig": asdict(rig),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from facebench.captures import Capture, find_captures, read_capture
+from facebench.card import OPEN_LICENSES
 from facebench.dataset import DatasetInfo
 from facebench.errors import FacebenchError, InvalidConfig
 from facebench.files import atomic_write
@@ -62,14 +63,15 @@ def synthetic_captures(work: Path, synthetic: SyntheticInput, seed: int, workers
 def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: ParserFactory,
              truth: TruthFactory | None = synthetic_truth, provenance: dict | None = None,
              head_to_world: np.ndarray | None = None, capture_format: str | None = None,
-             echo: Callable[[str], None] = print) -> dict:
+             license: str | None = None, echo: Callable[[str], None] = print) -> dict:
     """Refine ``parser``'s labels of ``captures`` (none: ``cfg.synthetic``) into the dataset ``out``.
 
     ``parser`` is a picklable factory of the initial-mask Parser (built once in each worker); ``truth``
     rebuilds ground truth for captures that have it, only ever to measure; ``provenance`` (e.g. the parser's
     spec) is recorded beside the config; ``head_to_world`` (with ``cfg.refine.head_frame == "capture"``)
     overrides every capture's declared head frame; ``capture_format`` names the captures' format (default:
-    detected per folder, ``facebench.captures.READERS``). Writes ``out`` and ``<out>-quality/``; returns the
+    detected per folder, ``facebench.captures.READERS``); ``license`` is the dataset's (default: the one every
+    capture declares, else "unknown", which ``publish`` refuses). Writes ``out`` and ``<out>-quality/``; returns the
     quality headline.
     """
     from rich.progress import Progress
@@ -95,6 +97,7 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     if len(set(names)) < len(names):
         names = [p.name for p in paths]
     jobs = [SubjectJob(subject=n, capture=c) for n, c in zip(names, loaded, strict=True)]
+    license = dataset_license(loaded, license, paths)
     with Progress() as bar:
         task = bar.add_task(f"refining {len(jobs)} subjects ({cfg.refine.variant.name})", total=len(jobs))
 
@@ -113,7 +116,7 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         subject, err = next(iter(summary.failed.items()))
         raise FacebenchError(f"every subject failed; nothing written (first, {subject}: "
                              f"{err.strip().splitlines()[-1]})")
-    info = DatasetInfo(pretty_name="facebench refined extreme-pose faces",
+    info = DatasetInfo(pretty_name="facebench refined extreme-pose faces", license=license,
                        description="Face-parsing labels refined through dual 3D Gaussian splatting "
                                    "(Gahlawat et al., VCIP 2025), rendered from new head poses.",
                        generation={**provenance, "head_frames": {
@@ -135,6 +138,20 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
              f"frontal change {head['f1_delta_frontal']:+.3f}")
     return head
+
+
+def dataset_license(captures: list[Capture], requested: str | None, paths: list[Path]) -> str:
+    """The refined dataset's licence: the requested one unless a capture's own terms forbid it (data derived
+    from FaceScape or NeRSemble must not go out as CC0), else the one every capture declares, else unknown."""
+    declared = {c.meta.get("license") for c in captures}
+    restricted = sorted(str(d) for d in declared if d and d not in OPEN_LICENSES)
+    if requested is not None:
+        if restricted and requested in OPEN_LICENSES:
+            where = next(p for p, c in zip(paths, captures, strict=True) if c.meta.get("license") == restricted[0])
+            raise InvalidConfig(f"the capture's terms ({restricted[0]}) do not allow publishing derived data as "
+                                f"{requested}", where, hint=f"use --license {restricted[0]}, or leave it unset")
+        return requested
+    return declared.pop() if len(declared) == 1 and None not in declared else "unknown"
 
 
 def frame_line(record: dict) -> str:
