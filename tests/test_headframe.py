@@ -195,3 +195,16 @@ def test_a_front_only_capture_gets_no_rear_views_and_unseen_pixels_are_ignored(t
     assert side and any((m == 255).any() for m in side)  # the far side, seen by no input view, is ignored
     front = [m for m, y in zip(masks_out, meta.yaw, strict=True) if abs(y) < 30]
     assert all((m == 255).mean() < 0.02 for m in front)
+
+
+def test_a_frame_that_cannot_be_estimated_is_one_line_and_no_dataset(capture, tmp_path):
+    """The parser finds no face parts anywhere (blank masks): exit 2, one line saying why and what to do."""
+    masks = tmp_path / "masks"
+    for v in capture.views:
+        write_png(masks / f"{v.id}.png", np.zeros((96, 96), np.uint8))
+    bare = move_capture(capture, np.eye(4), tmp_path / "bare" / "subj")
+    r = _generate(bare.parent, masks, tmp_path / "o")
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "cannot estimate the head frame" in lines[0] and "--head-frame capture or FILE" in lines[0]
+    assert not (tmp_path / "o").exists()
