@@ -198,6 +198,7 @@ def test_facescape_valid_views_and_distortion(wide, tmp_path, padded_k):
     same_cameras([v.camera for v in cap.views], cams)
     assert [v.image_path.name for v in cap.views] == ["0.jpg", "2.jpg"]  # view 1 is marked invalid
     assert cap.subject == "122-1_neutral" and cap.meta["invalid_views"] == [1]
+    assert cap.meta["license"] == "other:facescape"  # the dataset's terms travel with it
     v = cap.views[1]
     assert v.distortion == Distortion("OPENCV", dist)
     raw = np.array(Image.open(v.image_path))
@@ -212,7 +213,7 @@ def test_nersemble_v1_full_resolution_intrinsics_and_frames(head, tmp_path):
     cap = read_capture(tmp_path / "018")
     assert [v.id for v in cap.views] == [f"018-cam_{s}" for s in sorted(SERIALS[:4])]
     same_cameras([v.camera for v in cap.views], [cams[v.id.split("cam_")[1]] for v in cap.views])
-    assert cap.meta == {"format": "nersemble", "sequence": "EXP-1-head", "frame": 0}
+    assert cap.meta == {"format": "nersemble", "sequence": "EXP-1-head", "frame": 0, "license": "other:nersemble"}
     third = read_capture(tmp_path / "018", frame=3)
     assert third.views[0].image_path.parent.parent.name == "frame_00003"
     np.testing.assert_array_equal(cap.views[0].load_image(), rig.rgb[SERIALS.index(sorted(SERIALS[:4])[0])])
@@ -238,6 +239,7 @@ def test_multiface_krt_millimetres_expression_frame(head, tmp_path, sizes_in_krt
     cap = read_capture(entity)
     same_cameras([v.camera for v in cap.views], cams)
     assert cap.meta == {"format": "multiface", "expression": "E001_Neutral_Eyes_Open", "frame": "000102",
+                        "license": "other:multiface",
                         "tracked_head_pose": "tracked_mesh/E001_Neutral_Eyes_Open/000102_transform.txt"}
     assert read_capture(entity, frame=105).views[0].image_path.name == "000105.png"
     assert len(read_capture(entity, expression="E002_Swallow")) == 2

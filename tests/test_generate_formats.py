@@ -85,6 +85,7 @@ def test_generate_reads_each_format(fmt, head, tmp_path):
         record = json.loads(next(work.glob("*/done.json")).read_text())
         assert len(record["input_crops"]) == len(YAWS) and all(c["size"] == 256 for c in record["input_crops"])
         assert all(c["side"] <= 1080 for c in record["input_crops"])
+        assert '"input_crops"' in (out / "README.md").read_text()  # recorded in the dataset's provenance
 
 
 def test_mixed_or_unknown_formats_are_one_line(head, tmp_path):

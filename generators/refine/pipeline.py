@@ -87,17 +87,8 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         s = cfg.synthetic
         echo(f"built-in input: {s.subjects} synthetic subjects × {s.views} views at {s.size}²")
         paths = synthetic_captures(work, s, cfg.seed, cfg.workers)
-    # Every capture is read and checked before any subject is fitted.
-    loaded = [read_capture(p, capture_format) for p in paths]
-    if head_to_world is not None:
-        if cfg.refine.head_frame != "capture":
-            raise InvalidConfig("a given head_to_world needs head_frame 'capture'")
-        loaded = [c.with_frame(head_to_world).check() for c in loaded]
-    names = [c.subject for c in loaded]  # a capture's own name (FaceScape folders are only the expression)
-    if len(set(names)) < len(names):
-        names = [p.name for p in paths]
-    jobs = [SubjectJob(subject=n, capture=c) for n, c in zip(names, loaded, strict=True)]
-    license = dataset_license(loaded, license, paths)
+    jobs = _jobs(paths, capture_format, head_to_world, cfg)
+    license = dataset_license([j.capture for j in jobs], license, paths)
     with Progress() as bar:
         task = bar.add_task(f"refining {len(jobs)} subjects ({cfg.refine.variant.name})", total=len(jobs))
 
@@ -116,20 +107,21 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         subject, err = next(iter(summary.failed.items()))
         raise FacebenchError(f"every subject failed; nothing written (first, {subject}: "
                              f"{err.strip().splitlines()[-1]})")
+    parts = finished_parts(work / "subjects")
+    records = {d.name: part_record(work / "subjects", d.name) for d in parts}
+    frames = {k: r["head_frame"] for k, r in records.items()}
+    crops = {k: r["input_crops"] for k, r in records.items() if r["input_crops"]}
     info = DatasetInfo(pretty_name="facebench refined extreme-pose faces", license=license,
                        description="Face-parsing labels refined through dual 3D Gaussian splatting "
                                    "(Gahlawat et al., VCIP 2025), rendered from new head poses.",
-                       generation={**provenance, "head_frames": {
-                           d.name: part_record(work / "subjects", d.name)["head_frame"]
-                           for d in finished_parts(work / "subjects")}})
+                       generation={**provenance, "head_frames": frames, "input_crops": crops})
     ds = assemble(work / "subjects", out, cfg, info)
-    done = finished_parts(work / "subjects")
-    quality = load_evaluations([d / "quality.npz" for d in done])
     report = out.parent / f"{out.name}-quality"
-    notes = [f"{d.name}: {frame_line(rec)}; {coverage_line(rec)}"
-             for d in done for rec in [part_record(work / "subjects", d.name)]]
-    head = write_quality_report(quality, load_examples(done), report, f"Refinement quality ({cfg.refine.variant.name})",
-                                notes, load_examples(done, "inputs", 3), load_examples(done, "newviews", 8))
+    head = write_quality_report(
+        load_evaluations([d / "quality.npz" for d in parts]), load_examples(parts), report,
+        f"Refinement quality ({cfg.refine.variant.name})",
+        notes=[f"{k}: {frame_line(r)}; {coverage_line(r)}" for k, r in records.items()],
+        inputs=load_examples(parts, "inputs", 3), new_views=load_examples(parts, "newviews", 8))
     echo(f"dataset: {ds}")
     echo(f"quality report: {report / 'report.md'}")
     if not head:
@@ -138,6 +130,21 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
         echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
              f"frontal change {head['f1_delta_frontal']:+.3f}")
     return head
+
+
+def _jobs(paths: list[Path], capture_format: str | None, head_to_world: np.ndarray | None,
+          cfg: GenerateConfig) -> list[SubjectJob]:
+    """Every capture read and checked before any subject is fitted; named by the capture itself (FaceScape
+    folders are only the expression), by folder when those names collide."""
+    loaded = [read_capture(p, capture_format) for p in paths]
+    if head_to_world is not None:
+        if cfg.refine.head_frame != "capture":
+            raise InvalidConfig("a given head_to_world needs head_frame 'capture'")
+        loaded = [c.with_frame(head_to_world).check() for c in loaded]
+    names = [c.subject for c in loaded]
+    if len(set(names)) < len(names):
+        names = [p.name for p in paths]
+    return [SubjectJob(subject=n, capture=c) for n, c in zip(names, loaded, strict=True)]
 
 
 def dataset_license(captures: list[Capture], requested: str | None, paths: list[Path]) -> str:
