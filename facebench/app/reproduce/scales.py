@@ -52,15 +52,19 @@ class Scale:
         return asdict(self)
 
     def generate_config(self):
-        """``generate``'s own defaults (variant, fits, no post-processing) at this scale's sizes and seeds."""
+        """``generate``'s own defaults (variant, fits, no post-processing, coverage) at this scale's sizes and
+        seeds, with the synthetic heads' declared frame."""
         from dataclasses import replace
 
         from generators.refine.config import SyntheticInput
         from generators.refine.generate_config import GenerateConfig
 
         d = GenerateConfig()
+        # The synthetic training heads declare their frame exactly: the loop measures the labels, not how well
+        # a head frame is estimated (benchmarks/bench_headframe.py does that; the small scale is too coarse to).
         refine = replace(d.refine, out_size=self.size, views=replace(d.refine.views, n_views=self.new_views),
-                         lift=replace(d.refine.lift, rgb_steps=self.rgb_steps, label_steps=self.label_steps))
+                         lift=replace(d.refine.lift, rgb_steps=self.rgb_steps, label_steps=self.label_steps),
+                         head_frame="capture")
         return replace(d, refine=refine, seed=self.data_seed, workers=self.workers,
                        synthetic=SyntheticInput(self.train_subjects, self.input_views, self.input_size))
 
