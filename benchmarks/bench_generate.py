@@ -34,8 +34,9 @@ def bench_config(subjects: int, seed: int, variant: str | None, cleanup: bool):
     from generators.refine.variants import make_variant
 
     d = GenerateConfig()
+    # The heads' declared frame: this measures the labels; benchmarks/bench_headframe.py measures the frame.
     refine = replace(d.refine, views=replace(d.refine.views, n_views=NEW_VIEWS),
-                     cleanup=replace(d.refine.cleanup, enabled=cleanup))
+                     cleanup=replace(d.refine.cleanup, enabled=cleanup), head_frame="capture")
     if variant is not None:
         refine = replace(refine, variant=make_variant(variant))
     return replace(d, refine=refine, synthetic=replace(d.synthetic, subjects=subjects, views=VIEWS), seed=seed)
