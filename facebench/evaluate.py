@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,7 @@ class EvalRun:
     split: str
     parser: Parser
     label_policy: LabelPolicy | None = None  # set for imported datasets that lack some classes
+    warnings: list[str] = field(default_factory=list)  # one line each, printed and put in the report
 
 
 def evaluate_parser(
@@ -38,11 +39,14 @@ def evaluate_parser(
         parser.check_ids(list(meta["id"]))  # fail before decoding anything
     ev = Evaluation(labels=dataset.labels)
     policy = policy_of(dataset)
+    # Predictions come in the parser's declared order; they are scored in the dataset's, matched by name.
+    remap = None if parser.labels.names == dataset.labels.names else dataset.labels.lut_from(parser.labels)
     batch: list = []
 
     def flush() -> None:
         preds = parser.predict([s.image for s in batch], [s.id for s in batch])
         for s, p in zip(batch, preds, strict=True):
+            p = p if remap is None else remap[p]
             p = merge_predictions(policy, p)
             if p.shape != s.mask.shape:
                 raise InvalidMask(f"prediction for {s.id} is {p.shape[1]}×{p.shape[0]}, "
@@ -58,7 +62,14 @@ def evaluate_parser(
             flush()
     if batch:
         flush()
-    return EvalRun(ev, dataset, split, parser, policy)
+    run = EvalRun(ev, dataset, split, parser, policy)
+    if ev.matrices:
+        from facebench.labelcheck import suspected_order
+
+        warning = suspected_order(ev.total(), dataset.labels, parser.labels)
+        if warning:
+            run.warnings.append(warning)
+    return run
 
 
 def predictions_for(run: EvalRun, ids: list[str]) -> list[tuple[str, float, np.ndarray, np.ndarray, np.ndarray]]:

@@ -180,5 +180,34 @@ FARL = LabelSet(
 )  # fmt: skip
 
 LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (FACEBENCH, CELEBAMASK_HQ, LAPA, FARL)}
+# Label orders as users name them: "bisenet" is facebench's (the widely used BiSeNet face parser's); Helen
+# and iBugMask share LaPa's eleven classes in LaPa's order.
+ORDERS: dict[str, LabelSet] = {**LABEL_SETS, "bisenet": FACEBENCH, "helen": LAPA, "ibugmask": LAPA}
+
+
+def label_order(spec: str) -> LabelSet:
+    """A declared label order: a known name (``ORDERS``) or an ``id2label.json`` ({"0": "background", ...})."""
+    import json
+
+    from facebench.errors import InvalidConfig
+
+    if spec.lower() in ORDERS:
+        return ORDERS[spec.lower()]
+    path = Path(spec)
+    if not path.is_file():
+        raise InvalidConfig(f"unknown label order {spec!r}",
+                            hint=f"use one of {', '.join(sorted(ORDERS))} or a path to an id2label.json")
+    try:
+        doc = json.loads(path.read_text())
+        ids = sorted((int(k), str(v)) for k, v in doc.items())
+    except (ValueError, AttributeError, json.JSONDecodeError):
+        raise InvalidConfig('not an id2label.json ({"0": "background", "1": "skin", ...})', path) from None
+    if [i for i, _ in ids] != list(range(len(ids))):
+        raise InvalidConfig("id2label ids must be 0..N-1 without gaps", path)
+    unknown = [n for _, n in ids if canonical_name(n) not in FACEBENCH_CLASSES]
+    if unknown:
+        raise InvalidConfig(f"classes facebench does not know: {', '.join(unknown[:5])}", path,
+                            hint="rename them to facebench's names (labels.py) or their known aliases")
+    return LabelSet(tuple(n for _, n in ids), name=path.stem)
 
 FOREGROUND: tuple[int, ...] = tuple(range(1, len(FACEBENCH_CLASSES)))

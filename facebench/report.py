@@ -97,6 +97,8 @@ def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1
     }
     if run.label_policy is not None:
         metrics["label_policy"] = run.label_policy.to_dict()
+    if run.warnings:
+        metrics["warnings"] = run.warnings
     atomic_write(out / "metrics.json", json_dumps_strict(metrics, indent=1))  # NaN -> null
     atomic_write(out / "per_region.csv", region.to_csv(index=False).encode())
     atomic_write(out / "per_pose_bin.csv", bins.to_csv(index=False).encode())
@@ -137,6 +139,7 @@ def _headline(m: dict) -> list[str]:
 def _markdown(m: dict, region: pd.DataFrame, bins: pd.DataFrame, figs: dict[str, Path], out: Path) -> str:
     lines = [f"# facebench report: {m['model']}", "",
              f"Dataset `{m['dataset']}` (revision `{m['dataset_revision']}`), split `{m['split']}`.", "",
+             *[f"**Warning:** {w}" for w in m.get("warnings", [])], "",
              *_headline(m), "", "## By pose bin", "",
              "| pose bin | n | mean F1 fg | 95% CI | mIoU | mIoU fg | mean F1 fg (merged) |",
              "|---|---|---|---|---|---|---|"]
@@ -174,7 +177,9 @@ def _html(m: dict, region: pd.DataFrame, bins: pd.DataFrame, figs: dict[str, Pat
             f"{html.escape(m['model'])}</title><style>{style}</style></head><body>"
             f"<h1>facebench report: {html.escape(m['model'])}</h1>"
             f"<p>Dataset <code>{html.escape(m['dataset'])}</code> (revision <code>{m['dataset_revision']}</code>),"
-            f" split <code>{m['split']}</code>.</p><ul>{head}</ul>"
+            f" split <code>{m['split']}</code>.</p>"
+            + "".join(f"<p class='conv'><b>Warning:</b> {html.escape(w)}</p>" for w in m.get("warnings", []))
+            + f"<ul>{head}</ul>"
             f"<h2>By pose bin</h2>{bins.to_html(index=False, float_format=_fmt, na_rep='—')}"
             f"<h2>Per region</h2>{region.to_html(index=False, float_format=_fmt, na_rep='—')}"
             "<h2>Figures</h2>" + "".join(_img_tag(p, t) for t, p in figs.items()) +

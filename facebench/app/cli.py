@@ -35,6 +35,9 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="Report folder (default: reports/<model>-<split>).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates for 95% intervals (0 = none).")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    labels: Annotated[str | None, typer.Option(help="Label order of a prediction folder: bisenet (facebench's) | "
+                                                     "celebamask-hq | farl | lapa | helen | PATH/id2label.json "
+                                                     "(default: the dataset's).")] = None,
 ) -> None:
     """Score a face parser's predictions per region and per pose bin, and write a report folder."""
     from rich.progress import Progress
@@ -45,12 +48,19 @@ def evaluate(
     from facebench.parsing import MaskFolderParser
 
     ds = load(resolve_data(data))
+    if labels and _is_checkpoint(model):
+        from facebench.errors import InvalidConfig
+
+        raise InvalidConfig("--labels declares the order of a folder of predictions; a checkpoint declares its own",
+                            model)
     if _is_checkpoint(model):
         from baselines.predict import load_parser
 
         parser = load_parser(model)
     else:
-        parser = MaskFolderParser(model, labels=ds.labels)
+        from facebench.labels import label_order
+
+        parser = MaskFolderParser(model, labels=label_order(labels) if labels else ds.labels)
     n = len(ds.metadata(split))
     with Progress(transient=True) as bar:
         task = bar.add_task(f"evaluating {parser.name}", total=n)
@@ -59,6 +69,8 @@ def evaluate(
 
     out = out or Path("reports") / f"{parser.name}-{split}"
     write_report(run, out, model_name=parser.name, n_boot=n_boot, seed=seed)
+    for w in run.warnings:
+        typer.echo(f"warning: {w}", err=True)
     s = run.evaluation.scores(n_boot=0)
     typer.echo(f"mean F1 (fg) {s['mean_f1_fg']:.4f}  mIoU {s['miou']:.4f}  over {s['n_images']} images")
     for b in run.evaluation.group_names():

@@ -29,18 +29,27 @@ class ParserSpec:
 
     checkpoint: str | None = None
     masks: str | None = None
+    labels: str | None = None  # the label order of ``masks`` (default facebench's)
 
     def __call__(self):
         if self.masks is not None:
+            from facebench.labels import FACEBENCH, label_order
             from facebench.parsing import MaskFolderParser
 
-            return MaskFolderParser(self.masks)
+            return MaskFolderParser(self.masks, labels=label_order(self.labels) if self.labels else FACEBENCH)
         from baselines.predict import load_parser
 
         return load_parser(self.checkpoint or str(DEFAULT_PARSER))
 
     def check(self) -> ParserSpec:
         """Fail in one line before any work when the parser cannot exist."""
+        if self.labels is not None:
+            from facebench.errors import InvalidConfig
+            from facebench.labels import label_order
+
+            if self.masks is None:
+                raise InvalidConfig("--labels declares the order of --masks; a checkpoint declares its own")
+            label_order(self.labels)
         if self.masks is not None and not Path(self.masks).is_dir():
             raise InputNotFound("mask folder does not exist", self.masks)
         if self.masks is None and self.checkpoint is not None and not Path(self.checkpoint.split(":")[-1]).exists():
@@ -50,7 +59,7 @@ class ParserSpec:
         return self
 
     def provenance(self) -> dict:
-        return {"parser": self.checkpoint, "masks": self.masks}
+        return {"parser": self.checkpoint, "masks": self.masks, **({"labels": self.labels} if self.labels else {})}
 
 
 def check_can_run(cfg: GenerateConfig) -> None:
@@ -100,6 +109,8 @@ def generate_command(
                                        "(default: detected from each folder's files).")] = None,
     parser: Annotated[str | None, _opt("Initial-mask checkpoint (default: shipped BiSeNet).")] = None,
     masks: Annotated[Path | None, _opt("Or a folder of initial masks {view_id}.png.")] = None,
+    labels: Annotated[str | None, _opt("Label order of --masks: bisenet (facebench's) | celebamask-hq | farl | "
+                                       "lapa | helen | PATH/id2label.json.")] = None,
     subjects: Annotated[int, _opt("Synthetic subjects (built-in input only).")] = _S.subjects,
     views: Annotated[int, _opt("Input views per synthetic subject.")] = _S.views,
     input_size: Annotated[int, _opt("Input image size of synthetic captures.")] = _S.size,
@@ -144,5 +155,5 @@ def generate_command(
                        cleanup=replace(_R.cleanup, enabled=cleanup),
                        head_frame="capture" if frame_file else head_frame),
         seed=seed, workers=workers, backend=backend, ray=ray)
-    run(captures or [], out, cfg, ParserSpec(checkpoint=parser, masks=str(masks) if masks else None),
+    run(captures or [], out, cfg, ParserSpec(checkpoint=parser, masks=str(masks) if masks else None, labels=labels),
         head_frame_file=frame_file, capture_format=format, license=license)

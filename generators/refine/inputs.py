@@ -38,6 +38,8 @@ def load_views(capture: Capture, parser: Parser) -> list[SubjectView]:
     Yaws stay 0 until the head frame is known (``in_frame``)."""
     images = [v.load_image() for v in capture.views]
     masks = parser.predict(images, [v.id for v in capture.views])
+    if parser.labels.names != FACEBENCH.names:  # a declared order (e.g. CelebAMask-HQ's), matched by name
+        masks = [FACEBENCH.remap_from(m, parser.labels) for m in masks]
     with_truth = all(v.label_path for v in capture.views)
     out = []
     for v, image, mask in zip(capture.views, images, masks, strict=True):
