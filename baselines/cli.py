@@ -64,8 +64,10 @@ def train_command(
 
 def predict_command(
     checkpoint: Annotated[str, typer.Argument(help="Checkpoint folder / .safetensors, or name:path.")],
-    data: Annotated[Path, typer.Option(help="facebench dataset folder.")],
-    out: Annotated[Path, typer.Option(help="Folder for {id}.png label maps.")],
+    photos: Annotated[Path | None, typer.Argument(help="A folder of JPEG/PNG photos (or use --data).",
+                                                  show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Folder for {id}.png (or {stem}.png) label maps.")] = Path("masks"),
+    data: Annotated[Path | None, typer.Option(help="Or a facebench dataset folder.")] = None,
     split: Annotated[str, typer.Option(help="Split to parse.")] = "test",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 2,
@@ -74,13 +76,21 @@ def predict_command(
         typer.Option(help="fp32 (the same masks on every CPU), bf16 (about 2× faster on AVX512-BF16/AMX), or auto."),
     ] = "fp32",
 ) -> None:
-    """Parse every image of a dataset split with a checkpoint and write {id}.png label maps."""
+    """Parse a folder of photos ({stem}.png label maps + overlays/ with a legend) or a dataset split ({id}.png)."""
     import torch
 
-    from baselines.predict import load_parser, predict_dataset
+    from baselines.predict import load_parser, predict_dataset, predict_folder
+    from facebench.errors import InvalidConfig
 
+    if (photos is None) == (data is None):
+        raise InvalidConfig("give either a folder of photos or --data DATASET (not both)")
     torch.set_num_threads(threads)
-    n = predict_dataset(load_parser(checkpoint, batch_size=batch_size, precision=precision), data, split, out)
+    parser = load_parser(checkpoint, batch_size=batch_size, precision=precision)
+    if photos is not None:
+        n = predict_folder(parser, photos, out)
+        typer.echo(f"wrote {n} masks to {out} and overlays to {out / 'overlays'}")
+        return
+    n = predict_dataset(parser, data, split, out)
     typer.echo(f"wrote {n} masks to {out}")
 
 

@@ -134,6 +134,41 @@ def predict_dataset(parser: TorchParser, data: str | Path, split: str, out: str 
     return n
 
 
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def predict_folder(parser: TorchParser, photos: str | Path, out: str | Path, overlays: bool = True,
+                   quiet: bool = False) -> int:
+    """Parse every JPEG/PNG in ``photos``: ``{stem}.png`` label maps in ``out`` and, with ``overlays``,
+    ``out/overlays/{stem}.png`` (photo | labels over it, with a legend). Returns how many."""
+    from PIL import Image, UnidentifiedImageError
+
+    from facebench.errors import InvalidConfig, require_exists
+
+    photos = require_exists(Path(photos), "photo folder")
+    files = sorted(p for p in photos.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+    if not files:
+        raise InvalidConfig("no .jpg, .jpeg or .png images here", photos)
+    out = Path(out)
+    with Progress(disable=quiet, transient=True) as progress:
+        task = progress.add_task("predict photos", total=len(files))
+        for path in files:
+            try:
+                with Image.open(path) as im:
+                    image = np.asarray(im.convert("RGB"))
+            except (UnidentifiedImageError, OSError) as e:
+                raise InvalidConfig(f"not a readable image ({type(e).__name__}: {e})", path) from None
+            mask = parser.predict([image], [path.stem])[0]
+            write_png(out / f"{path.stem}.png", mask)
+            if overlays:
+                from facebench.figures import overlay_with_legend
+
+                (out / "overlays").mkdir(parents=True, exist_ok=True)
+                overlay_with_legend(image, mask, parser.labels, out / "overlays" / f"{path.stem}.png", path.name)
+            progress.advance(task)
+    return len(files)
+
+
 def export_onnx(spec: str, out: str | Path, opset: int = 17, check: bool = True) -> dict[str, Any]:
     """Export a checkpoint to ONNX (input 'image': N×3×S×S float RGB in [0, 1]; output 'logits').
 

@@ -86,6 +86,28 @@ def overlay_grid(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], lab
     return _save(fig, path)
 
 
+def overlay_with_legend(image: np.ndarray, mask: np.ndarray, labels: LabelSet, path: Path, title: str = "") -> Path:
+    """The photo beside its label map over it, with a legend of the classes present (their palette colours)."""
+    from matplotlib.patches import Patch
+
+    h, w = mask.shape
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.6 * h / max(w, 1) + 0.6))
+    for ax, pic in zip(axes, (image, labels.overlay(image, mask)), strict=True):
+        ax.imshow(pic)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    present = [int(c) for c in np.unique(mask) if c < labels.num_classes and c != 0]
+    handles = [Patch(color=np.array(labels.palette_array[c]) / 255, label=labels.names[c]) for c in present]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.12 if handles else 0, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def bin_bars(per_bin: pd.DataFrame, path: Path) -> Path:
     """Mean foreground F1 per pose bin with intervals; columns: pose_bin, mean_f1_fg, lo, hi, n_images."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))

@@ -197,3 +197,17 @@ def test_generate_help_shows_each_library_default_once(tmp_path):
                "head-frame": d.refine.head_frame}
     assert shown == {k: str(v) for k, v in library.items()}
     assert text.count("[default:") == len(library)
+
+
+def test_an_unusable_parser_stops_before_any_work(tmp_path):
+    """A pickled .pth (or any checkpoint that does not load) is one line and exit 2 before the first render."""
+    (tmp_path / "x.pth").write_bytes(b"\x80\x04K\x01.")
+    bad = tmp_path / "ckpt"
+    bad.mkdir()
+    (bad / "model.safetensors").write_bytes(b"not safetensors")
+    (bad / "config.json").write_text("{}")
+    for spec in (str(tmp_path / "x.pth"), str(bad)):
+        r = run_cli("generate", "--parser", spec, "--out", str(tmp_path / "o"))
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1, (spec, r.stderr[-1500:])
+        assert not (tmp_path / "o").exists() and not (tmp_path / ".o.work").exists()

@@ -56,6 +56,8 @@ class ParserSpec:
             raise InputNotFound("parser checkpoint does not exist", self.checkpoint)
         if self.masks is None and self.checkpoint is None and not DEFAULT_PARSER.exists():
             raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER, hint="pass --parser")
+        if self.masks is None:
+            self()  # load it once here: an unusable checkpoint fails in one line before anything is rendered
         return self
 
     def provenance(self) -> dict:
