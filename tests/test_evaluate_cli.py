@@ -85,3 +85,27 @@ def test_evaluate_runs_a_checkpoint(tmp_path, small_dataset):
     assert r.returncode == 0, r.stderr[-2000:]
     m = json.loads((out / "metrics.json").read_text())
     assert m["overall"]["n_images"] == 24 and 0 <= m["overall"]["pixel_acc"] <= 1
+
+
+def test_evaluate_caches_a_models_predictions_by_weights_and_dataset_revision(tmp_path, small_dataset):
+    """A rerun scores the cached predictions (same numbers, no model run); a changed dataset is predicted anew."""
+    from pathlib import Path
+
+    from facebench.dataset import FacebenchDataset
+
+    ckpt = Path(__file__).resolve().parent.parent / "baselines" / "weights" / "bisenet-frontal"
+    out = tmp_path / "rep"
+    first = run_cli("evaluate", str(ckpt), "--data", str(small_dataset), "--out", str(out), "--n-boot", "0")
+    assert first.returncode == 0 and "cached" not in first.stdout, first.stderr[-2000:]
+    key = json.loads((out / "predictions" / "cache.json").read_text())
+    assert key["dataset_revision"] == FacebenchDataset(small_dataset).revision and len(key["model_sha256"]) == 64
+    assert len(list((out / "predictions").glob("*.png"))) == 24
+    stamp = (out / "predictions" / "img000.png").stat().st_mtime_ns
+    again = run_cli("evaluate", str(ckpt), "--data", str(small_dataset), "--out", str(out), "--n-boot", "0")
+    assert again.returncode == 0 and "predictions: cached" in again.stdout
+    assert (out / "predictions" / "img000.png").stat().st_mtime_ns == stamp  # not rewritten
+    assert again.stdout.splitlines()[-6:] == first.stdout.splitlines()[-6:]  # the same scores
+    key["dataset_revision"] = "sha256:somethingelse"  # as if the dataset had changed
+    (out / "predictions" / "cache.json").write_text(json.dumps(key))
+    third = run_cli("evaluate", str(ckpt), "--data", str(small_dataset), "--out", str(out), "--n-boot", "0")
+    assert third.returncode == 0 and "cached" not in third.stdout

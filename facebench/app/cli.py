@@ -39,7 +39,11 @@ def evaluate(
                                                      "celebamask-hq | farl | lapa | helen | PATH/id2label.json "
                                                      "(default: the dataset's).")] = None,
 ) -> None:
-    """Score a face parser's predictions per region and per pose bin, and write a report folder."""
+    """Score a face parser per region and per pose bin, and write a report folder.
+
+    A checkpoint is run once over the split; its predictions are cached in <report>/predictions/ and reused
+    while the weights and the dataset revision stay the same. A folder of {id}.png predictions is scored as is.
+    """
     from rich.progress import Progress
 
     from facebench.dataset import load
@@ -55,8 +59,11 @@ def evaluate(
                             model)
     if _is_checkpoint(model):
         from baselines.predict import load_parser
+        from facebench.app.evaluate import cached_parser
 
-        parser = load_parser(model)
+        model_parser = load_parser(model)
+        out = out or Path("reports") / f"{model_parser.name}-{split}"
+        parser = cached_parser(model_parser, ds, split, out, echo=typer.echo)
     else:
         from facebench.labels import label_order
 

@@ -1,0 +1,39 @@
+"""`facebench evaluate <model>`: run a checkpoint over a split once, cache its predictions beside the report,
+and score them; a rerun with the same weights and the same dataset revision scores the cache.
+
+The cache is ``<report>/predictions/`` ({id}.png in the model's label order) with ``cache.json`` naming what
+made it: the weights' sha256, the dataset's revision and the split. Anything else there is not trusted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from facebench.dataset import FacebenchDataset
+from facebench.files import atomic_write, replace_dir, temp_dir
+from facebench.parsing import MaskFolderParser
+
+CACHE = "predictions"
+
+
+def cached_parser(parser, dataset: FacebenchDataset, split: str, report: Path, echo=print) -> MaskFolderParser:
+    """A mask-folder parser over ``parser``'s predictions of ``split``: from the cache when it matches,
+    else made now (once, atomically)."""
+    from baselines.predict import predict_dataset
+
+    weights_sha = (parser.config.get("weights") or {}).get("sha256")
+    key = {"model_sha256": weights_sha, "dataset_revision": dataset.revision, "split": split,
+           "labels": list(parser.labels.names)}
+    cache = report / CACHE
+    marker = cache / "cache.json"
+    if key["model_sha256"] and marker.exists() and json.loads(marker.read_text()) == key:
+        echo(f"predictions: cached in {cache} (same weights, same dataset revision)")
+    else:
+        tmp = temp_dir(report, prefix=f".{CACHE}.tmp-")
+        predict_dataset(parser, dataset.root, split, tmp)
+        atomic_write(tmp / "cache.json", json.dumps(key, indent=1))
+        replace_dir(tmp, cache)
+    masks = MaskFolderParser(cache, labels=parser.labels)
+    masks.name = parser.name
+    return masks
