@@ -63,7 +63,8 @@ def train_command(
 
 
 def predict_command(
-    checkpoint: Annotated[str, typer.Argument(help="Checkpoint folder / .safetensors, or name:path.")],
+    checkpoint: Annotated[str, typer.Argument(help="A model: checkpoint folder, zll:PATH.pth, hf:ORG/NAME[@REV] or "
+                                                   "onnx:PATH.")],
     photos: Annotated[Path | None, typer.Argument(help="A folder of JPEG/PNG photos (or use --data).",
                                                   show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for {id}.png (or {stem}.png) label maps.")] = Path("masks"),
@@ -75,17 +76,21 @@ def predict_command(
         str,
         typer.Option(help="fp32 (the same masks on every CPU), bf16 (about 2× faster on AVX512-BF16/AMX), or auto."),
     ] = "fp32",
+    labels: Annotated[str | None, typer.Option(help="Label order of an onnx: model without facebench metadata "
+                                                     "(bisenet | celebamask-hq | lapa | helen | PATH/id2label.json).")]
+    = None,
 ) -> None:
     """Parse a folder of photos ({stem}.png label maps + overlays/ with a legend) or a dataset split ({id}.png)."""
     import torch
 
-    from baselines.predict import load_parser, predict_dataset, predict_folder
+    from baselines.parser_spec import open_parser
+    from baselines.predict import predict_dataset, predict_folder
     from facebench.errors import InvalidConfig
 
     if (photos is None) == (data is None):
         raise InvalidConfig("give either a folder of photos or --data DATASET (not both)")
     torch.set_num_threads(threads)
-    parser = load_parser(checkpoint, batch_size=batch_size, precision=precision)
+    parser = open_parser(checkpoint, labels=labels, batch_size=batch_size, precision=precision)
     if photos is not None:
         n = predict_folder(parser, photos, out)
         typer.echo(f"wrote {n} masks to {out} and overlays to {out / 'overlays'}")

@@ -128,7 +128,7 @@ def predict_dataset(parser: TorchParser, data: str | Path, split: str, out: str 
         for sample in ds.iter_samples(split, columns=("image",)):
             batch_images.append(sample.image)
             batch_ids.append(sample.id)
-            if len(batch_images) == parser.batch_size:
+            if len(batch_images) == getattr(parser, "batch_size", 8):
                 flush()
         flush()
     return n

@@ -21,6 +21,9 @@ from leaderboard.archive import looks_pickled
 from leaderboard.errors import InvalidSubmission, PickleRefused, UnsafeArchive
 from leaderboard.limits import Limits
 
+CONVERT_HINT = ("convert it first and submit the folder: facebench convert zll:PATH.pth --out DIR "
+                "(zllrunning's BiSeNet), or save safetensors weights + a JSON config")
+
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER = 100 * 1024 * 1024
 MIN_INPUT, MAX_INPUT = 16, 1024
@@ -41,7 +44,7 @@ def _pair(path: Path) -> tuple[Path, Path]:
         for p in sorted(path.iterdir()):
             if p.is_file() and looks_pickled(p.name, p.read_bytes()[:2]):
                 raise PickleRefused("is a pickle; pickles can run code when loaded, so they are never opened", p,
-                                    hint="submit safetensors weights + a JSON config")
+                                    hint=CONVERT_HINT)
             if p.is_symlink():
                 raise UnsafeArchive("is a symbolic link; links are refused", p)
         return path / "model.safetensors", path / "config.json"
@@ -96,7 +99,7 @@ def check_checkpoint(path: str | Path, limits: Limits, architectures: Collection
         raise InvalidSubmission("checkpoint does not exist", path)
     if path.is_file() and looks_pickled(path.name, path.read_bytes()[:2]):
         raise PickleRefused("is a pickle; pickles can run code when loaded, so they are never opened", path,
-                            hint="submit safetensors weights + a JSON config")
+                            hint=CONVERT_HINT)
     weights_path, config_path = _pair(path)
     for p in (weights_path, config_path):
         if not p.is_file() or p.is_symlink():
@@ -107,7 +110,8 @@ def check_checkpoint(path: str | Path, limits: Limits, architectures: Collection
         raise UnsafeArchive(f"config is over the {limits.max_config_bytes}-byte limit", config_path)
     weights, config_bytes = weights_path.read_bytes(), config_path.read_bytes()
     if weights[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or weights[:2] == b"PK":
-        raise PickleRefused("is a pickle/torch.save file, not safetensors; it is never opened", weights_path)
+        raise PickleRefused("is a pickle/torch.save file, not safetensors; it is never opened", weights_path,
+                            hint=CONVERT_HINT)
     try:
         config: Any = json.loads(config_bytes)
     except (json.JSONDecodeError, UnicodeDecodeError):

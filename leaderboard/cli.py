@@ -57,6 +57,20 @@ def submit_command(
     from leaderboard.store import open_store
     from leaderboard.submit import classify, submit
 
+    route = str(path).partition(":")[0]
+    if route in ("zll", "hf", "onnx") and not path.exists():
+        from leaderboard.checkpoint import CONVERT_HINT
+        from leaderboard.errors import InvalidSubmission
+
+        raise InvalidSubmission(f"the host runs facebench checkpoints only, not {route}: models", path,
+                                hint=CONVERT_HINT if route == "zll" else "submit the model's predictions instead")
+    from leaderboard.archive import looks_pickled
+
+    if path.is_file() and looks_pickled(path.name, path.read_bytes()[:2]):  # before anything else: say what to do
+        from leaderboard.checkpoint import CONVERT_HINT
+        from leaderboard.errors import PickleRefused
+
+        raise PickleRefused("is a pickle; the host never opens one", path, hint=CONVERT_HINT)
     archs = _architectures() if path.exists() and classify(path) == "checkpoint" else None
     req = submit(path, Manifest.load(manifest), open_store(requests), name, contact, training_data, archs)
     typer.echo(f"request {req.id}: {req.status} ({req.kind}, sha256 {req.sha256[:12]}…)")

@@ -28,14 +28,15 @@ app = typer.Typer(
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Argument(help="A folder of predicted {id}.png label maps, or a checkpoint "
-                                              "(folder with model.safetensors + config.json, or name:path).")],
+    model: Annotated[str, typer.Argument(help="A model: a facebench checkpoint folder, zll:PATH.pth, "
+                                              "hf:ORG/NAME[@REV], onnx:PATH; or a folder of predicted {id}.png "
+                                              "label maps.")],
     data: Annotated[str, typer.Option(help="Dataset folder, or a Hub dataset ns/name[@revision].")],
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Report folder (default: reports/<model>-<split>).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates for 95% intervals (0 = none).")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    labels: Annotated[str | None, typer.Option(help="Label order of a prediction folder: bisenet (facebench's) | "
+    labels: Annotated[str | None, typer.Option(help="Label order of a prediction folder or an onnx: model: bisenet | "
                                                      "celebamask-hq | farl | lapa | helen | PATH/id2label.json "
                                                      "(default: the dataset's).")] = None,
 ) -> None:
@@ -52,16 +53,11 @@ def evaluate(
     from facebench.parsing import MaskFolderParser
 
     ds = load(resolve_data(data))
-    if labels and _is_checkpoint(model):
-        from facebench.errors import InvalidConfig
-
-        raise InvalidConfig("--labels declares the order of a folder of predictions; a checkpoint declares its own",
-                            model)
-    if _is_checkpoint(model):
-        from baselines.predict import load_parser
+    if _is_model(model):
+        from baselines.parser_spec import open_parser
         from facebench.app.evaluate import cached_parser
 
-        model_parser = load_parser(model)
+        model_parser = open_parser(model, labels=labels)
         out = out or Path("reports") / f"{model_parser.name}-{split}"
         parser = cached_parser(model_parser, ds, split, out, echo=typer.echo)
     else:
@@ -86,8 +82,12 @@ def evaluate(
     typer.echo(f"report: {out / 'report.html'}")
 
 
-def _is_checkpoint(spec: str) -> bool:
-    """A checkpoint (rather than a folder of masks): name:path, a .safetensors file, or a folder holding one."""
+def _is_model(spec: str) -> bool:
+    """A model to run (any route of ``baselines.parser_spec``) rather than a folder of {id}.png predictions."""
+    from baselines.parser_spec import parse_spec
+
+    if parse_spec(spec).route != "facebench":
+        return True
     p = Path(spec.split(":", 1)[1] if ":" in spec and not Path(spec).exists() else spec)
     return p.suffix == ".safetensors" or (p.is_dir() and (p / "model.safetensors").exists()) or ":" in spec
 
@@ -138,6 +138,8 @@ def reproduce(
     ] = "default",
     out: Annotated[Path, typer.Option(help="Run folder: every stage writes here; rerun to resume.")] = Path(
         "reproduce-out"),
+    parser: Annotated[str | None, typer.Option(help="Baseline to fine-tune instead of the shipped BiSeNet: a "
+                                                    "checkpoint folder or zll:PATH.pth.")] = None,
 ) -> None:
     """The paper's whole loop: baseline, refined data, four fine-tunes, evaluation, and a comparison report.
 
@@ -147,7 +149,19 @@ def reproduce(
     """
     from facebench.app.reproduce.run import run_reproduce
 
-    run_reproduce(scale, out, echo=typer.echo)
+    run_reproduce(scale, out, echo=typer.echo, parser=parser)
+
+
+@app.command()
+def convert(
+    model: Annotated[str, typer.Argument(help="zll:PATH.pth (zllrunning/face-parsing.PyTorch's BiSeNet).")],
+    out: Annotated[Path, typer.Option(help="Checkpoint folder to write (model.safetensors + config.json).")],
+) -> None:
+    """Convert a published parser into a facebench checkpoint once, so later runs never read a pickle."""
+    from baselines.parser_spec import convert_to_checkpoint
+
+    path = convert_to_checkpoint(model, out)
+    typer.echo(f"checkpoint: {path}")
 
 
 def _mount() -> None:
@@ -179,9 +193,9 @@ def _architectures() -> list[str]:
 
 
 def _load_parser(spec: str):
-    from baselines.predict import load_parser
+    from baselines.parser_spec import open_parser
 
-    return load_parser(spec)
+    return open_parser(spec)
 
 
 _mount()

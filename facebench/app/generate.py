@@ -37,27 +37,22 @@ class ParserSpec:
             from facebench.parsing import MaskFolderParser
 
             return MaskFolderParser(self.masks, labels=label_order(self.labels) if self.labels else FACEBENCH)
-        from baselines.predict import load_parser
+        from baselines.parser_spec import open_parser
 
-        return load_parser(self.checkpoint or str(DEFAULT_PARSER))
+        return open_parser(self.checkpoint or str(DEFAULT_PARSER), labels=self.labels)
 
     def check(self) -> ParserSpec:
         """Fail in one line before any work when the parser cannot exist."""
         if self.labels is not None:
-            from facebench.errors import InvalidConfig
             from facebench.labels import label_order
 
-            if self.masks is None:
-                raise InvalidConfig("--labels declares the order of --masks; a checkpoint declares its own")
             label_order(self.labels)
         if self.masks is not None and not Path(self.masks).is_dir():
             raise InputNotFound("mask folder does not exist", self.masks)
-        if self.masks is None and self.checkpoint is not None and not Path(self.checkpoint.split(":")[-1]).exists():
-            raise InputNotFound("parser checkpoint does not exist", self.checkpoint)
         if self.masks is None and self.checkpoint is None and not DEFAULT_PARSER.exists():
             raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER, hint="pass --parser")
         if self.masks is None:
-            self()  # load it once here: an unusable checkpoint fails in one line before anything is rendered
+            self()  # open it once here: an unusable model fails in one line before anything is rendered
         return self
 
     def provenance(self) -> dict:
@@ -109,9 +104,10 @@ def generate_command(
                                         "one the captures declare, else unknown (publish refuses it).")] = None,
     format: Annotated[str | None, _opt("Capture format: nerfstudio | colmap | facescape | nersemble | multiface "
                                        "(default: detected from each folder's files).")] = None,
-    parser: Annotated[str | None, _opt("Initial-mask checkpoint (default: shipped BiSeNet).")] = None,
+    parser: Annotated[str | None, _opt("Initial-mask parser: a checkpoint folder, zll:PATH.pth, "
+                                       "hf:ORG/NAME[@REV] or onnx:PATH (default: the shipped BiSeNet).")] = None,
     masks: Annotated[Path | None, _opt("Or a folder of initial masks {view_id}.png.")] = None,
-    labels: Annotated[str | None, _opt("Label order of --masks: bisenet (facebench's) | celebamask-hq | farl | "
+    labels: Annotated[str | None, _opt("Label order of --masks or an onnx: parser: bisenet | celebamask-hq | farl | "
                                        "lapa | helen | PATH/id2label.json.")] = None,
     subjects: Annotated[int, _opt("Synthetic subjects (built-in input only).")] = _S.subjects,
     views: Annotated[int, _opt("Input views per synthetic subject.")] = _S.views,

@@ -25,10 +25,10 @@ from facebench.errors import InputNotFound, InvalidConfig
 from facebench.files import atomic_write, ensure_writable_folder
 
 
-def _check_config(out: Path, scale: Scale) -> None:
-    """The same folder resumes only the same scale; anything else would mix results."""
+def _check_config(out: Path, scale: Scale, parser: str | None = None) -> None:
+    """The same folder resumes only the same scale and parser; anything else would mix results."""
     stamp = out / "config.json"
-    want = {"scale": scale.as_dict()}
+    want = {"scale": scale.as_dict(), **({"parser": parser} if parser else {})}
     if stamp.exists():
         have = json.loads(stamp.read_text())
         if have != json.loads(json.dumps(want)):
@@ -38,21 +38,60 @@ def _check_config(out: Path, scale: Scale) -> None:
         atomic_write(stamp, (json.dumps(want, indent=1) + "\n").encode())
 
 
-def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = print) -> dict:
-    """Run (or resume) the whole comparison at ``scale_name`` into ``out``; returns comparison.json's content."""
+def check_baseline(spec: str | None) -> None:
+    """The baseline is fine-tuned, so it must be a trainable checkpoint (zll: is converted to one); checked first."""
     from facebench.app.generate import DEFAULT_PARSER
 
+    if spec is None:
+        if not DEFAULT_PARSER.exists():
+            raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER)
+        return
+    from baselines.parser_spec import open_parser, parse_spec
+
+    route = parse_spec(spec).route
+    if route not in ("facebench", "zll"):
+        raise InvalidConfig(f"reproduce fine-tunes its baseline; a {route}: model cannot be fine-tuned here", spec,
+                            hint="use a facebench checkpoint or zll:PATH.pth")
+    open_parser(spec)
+
+
+def copy_baseline(spec: str | None, d: Path) -> None:
+    """The run's baseline checkpoint, in the run folder so the run is self-contained."""
+    from facebench.app.generate import DEFAULT_PARSER
+
+    if spec is None:
+        shutil.copytree(DEFAULT_PARSER, d, dirs_exist_ok=True)
+        return
+    from baselines.parser_spec import convert_to_checkpoint, parse_spec
+
+    ref = parse_spec(spec)
+    if ref.route == "zll":
+        convert_to_checkpoint(spec, d)
+    elif Path(ref.target).is_dir():
+        shutil.copytree(ref.target, d, dirs_exist_ok=True)
+    else:  # NAME.safetensors + NAME.json (or a name:path spec)
+        import torch
+
+        from baselines.checkpoint import convert
+
+        convert(ref.target.split(":")[-1], d, dtype=torch.float32)
+
+
+def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = print, parser: str | None = None) -> dict:
+    """Run (or resume) the whole comparison at ``scale_name`` into ``out``; returns comparison.json's content.
+
+    ``parser`` (a model spec: a checkpoint or zll:PATH.pth) replaces the shipped frontal BiSeNet as the baseline.
+    """
     scale = get_scale(scale_name)
+    check_baseline(parser)
     out = ensure_writable_folder(out)
-    if not DEFAULT_PARSER.exists():
-        raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER)
-    _check_config(out, scale)
+    _check_config(out, scale, parser)
     clear_temporaries(out)
     echo(f"facebench reproduce: scale {scale.name}, output {out}")
     st = Stages(out, echo)
 
-    # 1. The frontal baseline: the shipped checkpoint, copied so the run folder is self-contained.
-    baseline = st.run("baseline", lambda d: shutil.copytree(DEFAULT_PARSER, d, dirs_exist_ok=True))
+    # 1. The frontal baseline: the shipped checkpoint (or --parser), copied so the run folder is self-contained.
+    baseline = st.run("baseline", lambda d: copy_baseline(parser, d))
 
     # 2. The held-out benchmark test split: unseen subjects (test stream), every pose.
     def test_split(d: Path) -> None:
