@@ -51,6 +51,9 @@ def submit_command(
                                            help="The leaderboard's published manifest.json.")],
     requests: Annotated[str, typer.Option(envvar="FACEBENCH_LEADERBOARD_REQUESTS",
                                           help="The request store (a folder; later a Hub dataset repo).")],
+    labels: Annotated[str | None, typer.Option(help="Label order of the predictions: bisenet | celebamask-hq | farl | "
+                                                     "lapa | helen | PATH/id2label.json (default: the benchmark's).")]
+    = None,
 ) -> None:
     """Validate a submission locally with the host's own validator, then upload it as a PENDING request."""
     from leaderboard.manifest import Manifest
@@ -72,7 +75,11 @@ def submit_command(
 
         raise PickleRefused("is a pickle; the host never opens one", path, hint=CONVERT_HINT)
     archs = _architectures() if path.exists() and classify(path) == "checkpoint" else None
-    req = submit(path, Manifest.load(manifest), open_store(requests), name, contact, training_data, archs)
+    from facebench.labels import label_order
+
+    order = label_order(labels) if labels else None
+    req = submit(path, Manifest.load(manifest), open_store(requests), name, contact, training_data, archs,
+                 labels=order)
     typer.echo(f"request {req.id}: {req.status} ({req.kind}, sha256 {req.sha256[:12]}…)")
     typer.echo(f"follow it with: facebench leaderboard status {req.id} --requests {requests}")
 

@@ -22,6 +22,7 @@ from typing import Any
 from facebench.dataset import FacebenchDataset, load, validate
 from facebench.errors import FacebenchError, InvalidConfig, require_exists
 from facebench.files import atomic_write
+from facebench.labels import LabelSet
 from facebench.parsing import Parser
 from leaderboard.checkpoint import check_checkpoint
 from leaderboard.limits import Limits
@@ -115,6 +116,20 @@ def _payload_file(store: Store, req: Request, name: str, tmp: Path) -> Path:
     return out
 
 
+def declared_labels(req: Request, benchmark: LabelSet) -> LabelSet:
+    """The order a request says its predictions are in; the record is untrusted, so every field is checked."""
+    if not req.labels:
+        return benchmark
+    try:
+        names = json.loads(req.labels)
+    except ValueError:
+        raise FacebenchError("request's declared labels are not JSON") from None
+    if (not isinstance(names, list) or not 1 <= len(names) <= 255
+            or not all(isinstance(n, str) and 0 < len(n) <= 64 for n in names)):
+        raise FacebenchError("request's declared labels must be a list of 1–255 class names")
+    return LabelSet(tuple(names), name="declared")
+
+
 def _run(req: Request, cfg: HostConfig, manifest: Manifest, ds: FacebenchDataset, store: Store,
          others: list[Request], parser_factory: ParserFactory | None, architectures: Collection[str] | None
          ) -> dict[str, Any]:
@@ -123,7 +138,8 @@ def _run(req: Request, cfg: HostConfig, manifest: Manifest, ds: FacebenchDataset
         check_admissible(req, others, manifest.limits)  # rate limit first: cheapest
         if req.kind == "predictions" and req.format in ("zip", "parquet"):
             preds = load_predictions(_payload_file(store, req, f"predictions.{req.format}", tmp), manifest)
-            sha, parser, verified = preds.sha256, PredictionsParser(preds, ds.labels, req.name), False
+            order = declared_labels(req, ds.labels)
+            sha, parser, verified = preds.sha256, PredictionsParser(preds, order, req.name), False
         elif req.kind == "checkpoint":
             folder = tmp / "checkpoint"
             folder.mkdir()

@@ -61,6 +61,7 @@ class Request:
     started_at: str = ""
     finished_at: str = ""
     result: str = ""
+    labels: str = ""  # the predictions' declared label order: a JSON list of class names ("" = the benchmark's)
 
     @property
     def submitter(self) -> str:

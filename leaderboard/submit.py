@@ -6,12 +6,15 @@ nothing it is sent.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
+from facebench.labels import LabelSet
 from leaderboard.checkpoint import check_checkpoint
+from leaderboard.errors import InvalidSubmission
 from leaderboard.manifest import Manifest
 from leaderboard.predictions import FORMATS, load_predictions, pack_folder, refuse_pickles
 from leaderboard.store import Store
@@ -31,10 +34,15 @@ def classify(path: Path) -> str:
 
 
 def build_request(path: str | Path, manifest: Manifest, name: str, contact: str, training_data: str,
-                  architectures: Collection[str] | None = None, at: datetime | None = None
-                  ) -> tuple[Request, dict[str, bytes]]:
-    """Validate a submission and return its request record and payload files (nothing uploaded yet)."""
+                  architectures: Collection[str] | None = None, at: datetime | None = None,
+                  labels: LabelSet | None = None) -> tuple[Request, dict[str, bytes]]:
+    """Validate a submission and return its request record and payload files (nothing uploaded yet).
+
+    ``labels`` declares the order predictions are written in; the host maps it onto the benchmark's by name.
+    """
     path = Path(path)
+    if labels is not None and classify(path) == "checkpoint":
+        raise InvalidSubmission("--labels declares the order of predictions; a checkpoint declares its own", path)
     check_metadata(name, contact, training_data)
     if path.is_file():
         refuse_pickles(path)
@@ -58,12 +66,14 @@ def build_request(path: str | Path, manifest: Manifest, name: str, contact: str,
         payload = {f"predictions{suffix}": path.read_bytes()}
         kind, fmt, sha = "predictions", preds.format, preds.sha256
     req = Request(id=make_id(sha, at), name=name.strip(), contact=contact.strip(),
-                  training_data=training_data.strip(), kind=kind, format=fmt, sha256=sha, submitted_at=iso(at))
+                  training_data=training_data.strip(), kind=kind, format=fmt, sha256=sha, submitted_at=iso(at),
+                  labels=json.dumps(list(labels.names)) if labels is not None else "")
     return req, payload
 
 
 def submit(path: str | Path, manifest: Manifest, requests: Store, name: str, contact: str, training_data: str,
-           architectures: Collection[str] | None = None, at: datetime | None = None) -> Request:
+           architectures: Collection[str] | None = None, at: datetime | None = None,
+           labels: LabelSet | None = None) -> Request:
     """Validate, then enqueue as PENDING (dedupe and rate limit are checked under the store lock)."""
-    req, payload = build_request(path, manifest, name, contact, training_data, architectures, at)
+    req, payload = build_request(path, manifest, name, contact, training_data, architectures, at, labels)
     return enqueue(requests, req, payload, manifest.limits)

@@ -172,3 +172,26 @@ def test_checkpoint_is_run_by_the_host_and_marked_verified(tmp_path, small_datas
     ev = evaluate_parser(load_parser(str(tmp_path / "ck")), load(small_dataset)).evaluation
     assert _canon(result["overall"]) == _canon(ev.scores(n_boot=50, seed=0))
     assert len(result["predictions_sha256"]) == 64 and result["predictions_sha256"] != result["submission_sha256"]
+
+
+def test_predictions_in_a_declared_label_order_score_as_the_benchmarks(tmp_path, small_dataset):
+    """--labels celebamask-hq: masks written in CelebAMask-HQ's order score exactly as the same masks in ours."""
+    from facebench.labels import CELEBAMASK_HQ, FACEBENCH
+
+    cfg, manifest = make_host(tmp_path, small_dataset)
+    masks = noisy(small_dataset, seed=5, frac=0.3)
+    theirs = {k: CELEBAMASK_HQ.remap_from(m, FACEBENCH) for k, m in masks.items()}
+    ours = submit(write_zip(masks, tmp_path / "a.zip"), manifest, cfg.request_store(), "ours", "a@x.org", "none")
+    declared = submit(write_zip(theirs, tmp_path / "b.zip"), manifest, cfg.request_store(), "theirs", "b@x.org",
+                      "none", labels=CELEBAMASK_HQ)
+    assert json.loads(declared.labels) == list(CELEBAMASK_HQ.names)
+    done = {r.id: r for r in process(cfg)}
+    assert all(done[r.id].status == Status.FINISHED for r in (ours, declared))
+    score = {r.id: json.loads(cfg.result_store().read(done[r.id].result))["overall"] for r in (ours, declared)}
+    assert _canon(score[declared.id]) == _canon(score[ours.id])
+    assert score[ours.id]["mean_f1_fg"] < 0.99  # noisy masks: equal scores are not a coincidence of perfection
+    bad = Request.from_json({**get(cfg.request_store(), declared.id).to_json(), "labels": '{"0": 1}'})
+    from leaderboard.host import declared_labels
+
+    with pytest.raises(Exception, match="list of 1–255 class names"):
+        declared_labels(bad, FACEBENCH)
