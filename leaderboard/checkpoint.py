@@ -31,7 +31,7 @@ MIN_INPUT, MAX_INPUT = 16, 1024
 
 @dataclass
 class CheckpointFiles:
-    """The two files of a checked checkpoint, their bytes, and a sha256 over both."""
+    """The two files of a checked checkpoint, their bytes, and the weights' sha256 (the submission's identity)."""
 
     weights: bytes
     config: bytes
@@ -136,5 +136,6 @@ def check_checkpoint(path: str | Path, limits: Limits, architectures: Collection
                                 hint="re-export the checkpoint so config and weights agree")
     if check_safetensors_header(weights, weights_path) == 0:
         raise InvalidSubmission("safetensors file holds no tensors", weights_path)
-    sha = hashlib.sha256(b"facebench-checkpoint-submission/1\n" + digest.encode() + b"\n" + config_bytes)
-    return CheckpointFiles(weights=weights, config=config_bytes, architecture=arch, sha256=sha.hexdigest())
+    # The submission's identity is its weights: the same weights under an edited config are the same model
+    # (one row, one rate-limit slot), whatever name or metadata the config carries.
+    return CheckpointFiles(weights=weights, config=config_bytes, architecture=arch, sha256=digest)

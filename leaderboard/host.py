@@ -30,7 +30,16 @@ from leaderboard.manifest import Manifest, build_manifest, labels_sha256, write_
 from leaderboard.predictions import PredictionsParser, load_predictions
 from leaderboard.scoring import DigestingParser, MetricSettings, score
 from leaderboard.store import Store, open_store, write_json
-from leaderboard.submissions import Request, Status, all_requests, check_admissible, iso, now_utc, transition
+from leaderboard.submissions import (
+    Request,
+    Status,
+    all_requests,
+    check_admissible,
+    fail_malformed,
+    iso,
+    now_utc,
+    transition,
+)
 
 log = logging.getLogger("facebench.leaderboard")
 ParserFactory = Callable[[str], Parser]
@@ -58,11 +67,11 @@ class HostConfig:
         q = Path(p)
         return q if q.is_absolute() else self.root / q
 
-    def request_store(self) -> Store:
-        return open_store(self._path(self.requests) if "://" not in self.requests else self.requests)
+    def request_store(self, create: bool = False) -> Store:
+        return open_store(self._path(self.requests) if "://" not in self.requests else self.requests, create)
 
-    def result_store(self) -> Store:
-        return open_store(self._path(self.results) if "://" not in self.results else self.results)
+    def result_store(self, create: bool = False) -> Store:
+        return open_store(self._path(self.results) if "://" not in self.results else self.results, create)
 
     def load_manifest(self) -> Manifest:
         return Manifest.load(self._path(self.manifest))
@@ -100,8 +109,8 @@ def init_host(hidden: str | Path, host_dir: str | Path, public_dir: str | Path, 
     write_hidden_images(ds, split, public_dir / "hidden-images.parquet")
     cfg = HostConfig(root=host_dir, hidden=str(hidden), split=split, manifest=str(manifest_path),
                      settings=settings or MetricSettings())
-    cfg.request_store()
-    cfg.result_store()
+    cfg.request_store(create=True)
+    cfg.result_store(create=True)
     cfg.save()
     return cfg, manifest
 
@@ -199,6 +208,7 @@ def process(cfg: HostConfig, parser_factory: ParserFactory | None = None,
     manifest = cfg.load_manifest()
     requests, results = cfg.request_store(), cfg.result_store()
     ds = check_hidden(cfg, manifest)
+    fail_malformed(requests, clock())  # a bad record fails alone, with its reason
     requeue_stale(requests, cfg, clock())
     done: list[Request] = []
     for pending in [r for r in all_requests(requests) if r.status == Status.PENDING]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facebench.files import atomic_write
+from facebench.files import atomic_write, json_dumps_strict
 from facebench.pose import POSE_BIN_NAMES
 from leaderboard.store import Store, read_json
 
@@ -167,7 +167,12 @@ def render_html(results: list[dict[str, Any]], title: str = "facebench leaderboa
 
 
 def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """Submitted text as inert Markdown: table and link syntax neutralised, then HTML escaped (renderers pass
+    raw HTML through), one line."""
+    s = " ".join(str(s).split())
+    for ch in "\\|[]()`*_!":
+        s = s.replace(ch, "\\" + ch)
+    return html.escape(s, quote=True)
 
 
 def render_markdown(results: list[dict[str, Any]]) -> str:
@@ -190,5 +195,5 @@ def build_site(results_store: Store, out: str | Path, title: str = "facebench le
     out = Path(out)
     results = load_results(results_store)
     atomic_write(out / "leaderboard.md", render_markdown(results).encode())
-    atomic_write(out / "results.json", json.dumps(results, indent=1, allow_nan=True).encode())
+    atomic_write(out / "results.json", json_dumps_strict(results, indent=1).encode())  # NaN -> null
     return atomic_write(out / "index.html", render_html(results, title).encode())

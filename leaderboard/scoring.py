@@ -61,12 +61,20 @@ class DigestingParser:
         return combine_digests(self.lines)
 
 
+def public(scores: dict[str, Any]) -> dict[str, Any]:
+    """Scores without what they were computed from: per-class ``support`` is the hidden pixel count of each
+    class, so it is never published (docs/leaderboard/README.md, threat model)."""
+    out = dict(scores)
+    out["per_class"] = {k: {m: v for m, v in c.items() if m != "support"} for k, c in scores["per_class"].items()}
+    return out
+
+
 def score(parser: Parser, hidden: FacebenchDataset, split: str, settings: MetricSettings) -> dict[str, Any]:
     """Overall and per-pose-bin scores, plus the settings that produced them."""
     run = evaluate_parser(parser, hidden, split)
     ev = run.evaluation
-    overall = ev.scores(n_boot=settings.n_boot, seed=settings.seed)
-    by_bin = {b: ev.scores(b, n_boot=settings.n_boot, seed=settings.seed)
+    overall = public(ev.scores(n_boot=settings.n_boot, seed=settings.seed))
+    by_bin = {b: public(ev.scores(b, n_boot=settings.n_boot, seed=settings.seed))
               for b in POSE_BIN_NAMES if b in ev.group_names()}
     return {
         "overall": overall,

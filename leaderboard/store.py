@@ -13,13 +13,14 @@ import fcntl
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from facebench.files import atomic_write
+from facebench.files import atomic_write, json_dumps_strict
 from leaderboard.errors import StoreError
 
 _PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -53,28 +54,64 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """A folder. ``lock`` is ``flock`` on ``.lock`` (one open file per call, so threads exclude too)."""
+    """A folder. ``lock`` is ``flock`` on ``.lock`` (one open file per call, so threads exclude too).
 
-    def __init__(self, root: str | Path):
+    Submitters can write into the folder, so nothing in it is trusted: a key is opened one component at a
+    time with ``O_NOFOLLOW`` and must end at a regular file; symbolic links and special files read as absent.
+    """
+
+    def __init__(self, root: str | Path, create: bool = False):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise StoreError("store folder does not exist", self.root,
+                             hint="check the path, or create the leaderboard with `facebench leaderboard init`")
         self.location = str(self.root)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def _open(self, key: str) -> int | None:
+        """A read-only descriptor of the regular file at ``key``, never through a link; None if there is none."""
+        parts = check_key(key).split("/")
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for part in parts[:-1]:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+            leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        except OSError:  # missing, a link (ELOOP), not a directory
+            return None
+        finally:
+            os.close(fd)
+        if not stat.S_ISREG(os.fstat(leaf).st_mode):  # a FIFO, device or socket
+            os.close(leaf)
+            return None
+        return leaf
+
     def read(self, key: str) -> bytes:
-        path = self._path(key)
-        if not path.is_file():
-            raise StoreError(f"no such key {key!r}", self.root)
-        return path.read_bytes()
+        fd = self._open(key)
+        if fd is None:
+            raise StoreError(f"no such key {key!r} (or not a regular file)", self.root)
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
 
     def write(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        atomic_write(path, data)
+        parent = self.root
+        for part in check_key(key).split("/")[:-1]:  # never write through a planted directory link
+            parent = parent / part
+            if parent.is_symlink():
+                raise StoreError(f"{part!r} in key {key!r} is a symbolic link", self.root)
+        atomic_write(self._path(key), data)
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        fd = self._open(key)
+        if fd is None:
+            return False
+        os.close(fd)
+        return True
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.root / prefix if prefix else self.root
@@ -85,7 +122,8 @@ class LocalStore:
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for f in filenames:
                 key = Path(dirpath, f).relative_to(self.root).as_posix()
-                if all(_PART.fullmatch(p) for p in key.split("/")):  # only names a key could have
+                regular = stat.S_ISREG(os.lstat(Path(dirpath, f)).st_mode)
+                if regular and all(_PART.fullmatch(p) for p in key.split("/")):  # names a key could have
                     keys.append(key)
         return sorted(keys)
 
@@ -111,12 +149,15 @@ class LocalStore:
         return f"LocalStore({self.root})"
 
 
-def open_store(location: str | Path) -> Store:
-    """A store from its location: a local folder now; ``hf://datasets/ns/name`` is the later drop-in."""
+def open_store(location: str | Path, create: bool = False) -> Store:
+    """A store from its location: a local folder now; ``hf://datasets/ns/name`` is the later drop-in.
+
+    Only ``leaderboard init`` creates a store: a mistyped path elsewhere is an error, not a new empty store.
+    """
     loc = str(location)
     if loc.startswith("hf://"):
         raise StoreError("Hub-backed stores are not implemented yet", loc, hint="use a local folder")
-    return LocalStore(loc)
+    return LocalStore(loc, create=create)
 
 
 def read_json(store: Store, key: str) -> Any:
@@ -127,4 +168,4 @@ def read_json(store: Store, key: str) -> Any:
 
 
 def write_json(store: Store, key: str, obj: Any) -> None:
-    store.write(key, (json.dumps(obj, indent=1, sort_keys=True, allow_nan=True) + "\n").encode())
+    store.write(key, (json_dumps_strict(obj, indent=1, sort_keys=True) + "\n").encode())  # NaN is written as null

@@ -31,6 +31,9 @@ ALLOWED = {Status.PENDING: {Status.RUNNING, Status.FAILED}, Status.RUNNING: {Sta
                                                                              Status.PENDING}}
 NOT_COUNTED = ("RateLimited", "DuplicateSubmission")  # rejections that do not use up a submission
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,79}")  # a safe file name; submit makes {time}-{sha256[:12]}
+SHA256 = re.compile(r"[0-9a-f]{64}")
+KINDS = {"predictions": ("zip", "parquet"), "checkpoint": ("safetensors",)}
 FIELD_LIMITS = {"name": 80, "contact": 120, "training_data": 500}
 
 
@@ -72,6 +75,7 @@ class Request:
 
     @classmethod
     def from_json(cls, data: Any) -> Request:
+        """Parse and check every field: a record is written where submitters can write, so it is untrusted."""
         if not isinstance(data, dict):
             raise StoreError("request record is not a JSON object")
         known = set(cls.__dataclass_fields__)
@@ -79,13 +83,35 @@ class Request:
             req = cls(**{k: v for k, v in data.items() if k in known})
             req.status = Status(req.status)
             texts = [getattr(req, k) for k in known if k not in ("payload", "status")]
-            if not all(isinstance(v, str) for v in texts) or not all(isinstance(p, str) for p in req.payload):
+            if not all(isinstance(v, str) for v in texts) or not isinstance(req.payload, list) \
+                    or not all(isinstance(p, str) for p in req.payload):
                 raise TypeError("fields must be strings")
-            if datetime.fromisoformat(req.submitted_at).tzinfo is None:
-                raise ValueError("submitted_at needs a time zone")
+            req.check()
         except (TypeError, ValueError) as e:
             raise StoreError(f"malformed request record ({e})") from None
         return req
+
+    def check(self) -> None:
+        """ValueError naming the first field that is not what the host itself would have written."""
+        if not ID.fullmatch(self.id):
+            raise ValueError("id")
+        if self.kind not in KINDS or self.format not in KINDS[self.kind]:
+            raise ValueError("kind/format")
+        if not SHA256.fullmatch(self.sha256):
+            raise ValueError("sha256")
+        for key in ("submitted_at", "started_at", "finished_at"):
+            value = getattr(self, key)
+            if value or key == "submitted_at":
+                try:
+                    t = datetime.fromisoformat(value)
+                except ValueError:
+                    raise ValueError(f"{key} is not an ISO time") from None
+                if t.tzinfo is None:
+                    raise ValueError(f"{key} needs a time zone")
+        if self.status == Status.RUNNING and not self.started_at:
+            raise ValueError("RUNNING without started_at")
+        if any(len(getattr(self, k)) > n for k, n in FIELD_LIMITS.items()):
+            raise ValueError("a text field is too long")
 
 
 def check_metadata(name: str, contact: str, training_data: str) -> None:
@@ -111,18 +137,52 @@ def all_requests(store: Store) -> list[Request]:
     """Every readable request, oldest first.
 
     Unreadable records, and records whose ``id`` is not their file name (one record must not be able
-    to act on another), are skipped, never rewritten here.
+    to act on another), are skipped, never rewritten here (``fail_malformed`` does that, on the host).
     """
-    out = []
+    return sorted((r for r in _scan(store) if isinstance(r, Request)), key=lambda r: (r.submitted_at, r.id))
+
+
+def _scan(store: Store) -> list[Request | tuple[str, str]]:
+    """Each record under requests/: a Request, or (id, why it cannot be read) for a record under a valid id."""
+    out: list[Request | tuple[str, str]] = []
     for key in store.list("requests"):
-        if key.endswith(".json"):
+        if not key.endswith(".json"):
+            continue
+        rid = key.removeprefix("requests/").removesuffix(".json")
+        try:
+            req = Request.from_json(read_json(store, key))
+        except StoreError as e:
+            if ID.fullmatch(rid):
+                out.append((rid, e.args[0] if e.args else str(e)))
+            continue
+        if key == request_key(req.id):
+            out.append(req)
+        elif ID.fullmatch(rid):
+            out.append((rid, "the record's id is not its file name"))
+    return out
+
+
+def fail_malformed(store: Store, at: datetime) -> list[str]:
+    """Mark every unreadable record FAILED with its reason (a record the host can read), so one bad record
+    stops only itself and its submitter sees why. Returns their ids."""
+    failed = []
+    for item in _scan(store):
+        if isinstance(item, Request):
+            continue
+        rid, why = item
+        with store.lock():
+            key = request_key(rid)
             try:
-                req = Request.from_json(read_json(store, key))
+                Request.from_json(read_json(store, key))
+                continue  # fixed or replaced meanwhile
             except StoreError:
-                continue
-            if key == request_key(req.id):
-                out.append(req)
-    return sorted(out, key=lambda r: (r.submitted_at, r.id))
+                pass
+            rec = Request(id=rid, name="(unreadable record)", contact="", training_data="", kind="predictions",
+                          format="zip", sha256="0" * 64, submitted_at=iso(at), status=Status.FAILED, error=why,
+                          error_kind="MalformedRecord", finished_at=iso(at))
+            write_json(store, key, rec.to_json())
+            failed.append(rid)
+    return failed
 
 
 def get(store: Store, request_id: str) -> Request:

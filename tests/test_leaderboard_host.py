@@ -7,7 +7,16 @@ from datetime import timedelta
 
 import pytest
 from conftest import run_cli
-from test_leaderboard_support import make_host, noisy, truth, upload_raw, write_folder, write_zip, zip_bytes
+from test_leaderboard_support import (
+    make_host,
+    noisy,
+    truth,
+    upload_raw,
+    write_folder,
+    write_parquet,
+    write_zip,
+    zip_bytes,
+)
 
 from facebench.dataset import load
 from facebench.evaluate import evaluate_parser
@@ -37,8 +46,11 @@ def test_host_numbers_equal_facebench_evaluate_bit_for_bit(tmp_path, small_datas
                 "--out", str(tmp_path / "report"))
     assert r.returncode == 0, r.stderr
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert _canon(result["overall"]) == _canon(metrics["overall"])
-    assert _canon(result["by_pose_bin"]) == _canon(metrics["by_pose_bin"])
+    from leaderboard.scoring import public
+
+    assert _canon(result["overall"]) == _canon(public(metrics["overall"]))  # the same numbers, no supports
+    assert _canon(result["by_pose_bin"]) == _canon({b: public(v) for b, v in metrics["by_pose_bin"].items()})
+    assert "support" not in json.dumps(result) and "support" in json.dumps(metrics)
     assert result["dataset"]["revision"] == metrics["dataset_revision"]
     assert result["evaluator"]["metric_settings"] == {"n_boot": metrics["n_bootstrap"], "seed": metrics["seed"]}
     assert result["evaluator"]["convention"] == metrics["convention"]
@@ -113,9 +125,13 @@ def test_host_checks_again_what_submit_checked(tmp_path, small_dataset):
     illegal = Request(id="t-3", name="illegal", contact="w@x.org", training_data="d", kind="predictions",
                       format="zip", sha256="d" * 64, submitted_at=iso(t0 + timedelta(seconds=7)))
     upload_raw(store, illegal, {"predictions.zip": zip_bytes({f"{i}.png": encode_png(m) for i, m in bad.items()})})
-    store.write("requests/garbage.json", b"{not json")  # unreadable records are skipped, not fatal
-    forged = Request.from_json({**good.to_json(), "id": "../../escape", "sha256": "c" * 64})
-    store.write("requests/forged.json", json.dumps(forged.to_json()).encode())  # id must match its file name
+    store.write("requests/garbage.json", b"{not json")  # unreadable records fail alone, never the run
+    forged = {**good.to_json(), "id": "../../escape", "sha256": "c" * 64}
+    store.write("requests/forged.json", json.dumps(forged).encode())  # id must match its file name
+    stale = {**good.to_json(), "id": "stale", "status": "RUNNING", "started_at": "garbage"}
+    store.write("requests/stale.json", json.dumps(stale).encode())  # crashed every `process` once
+    naive = {**good.to_json(), "id": "naive", "status": "RUNNING", "started_at": "2026-01-01T00:00:00"}
+    store.write("requests/naive.json", json.dumps(naive).encode())  # a time without a zone
     baddate = {**good.to_json(), "id": "baddate", "submitted_at": "yesterday", "contact": "h@x.org"}
     store.write("requests/baddate.json", json.dumps(baddate).encode())  # would break everyone's rate limit
     badtype = {**good.to_json(), "id": "badtype", "contact": 5}
@@ -134,8 +150,13 @@ def test_host_checks_again_what_submit_checked(tmp_path, small_dataset):
     assert "illegal class ids [200]" in done["illegal"].error
     # the stores hold exactly the good results; every record is still readable
     assert sorted(cfg.result_store().list()) == sorted([done["good"].result, done["second"].result])
-    assert len(all_requests(store)) == 8 and store.read("requests/garbage.json") == b"{not json"
-    assert json.loads(store.read("requests/forged.json"))["status"] == "PENDING"
+    assert len(all_requests(store)) == 14  # every record is readable now, the bad ones FAILED with their reason
+    reasons = {r.id: r.error for r in all_requests(store) if r.error_kind == "MalformedRecord"}
+    assert all(r.status == "FAILED" for r in all_requests(store) if r.id in reasons)
+    assert set(reasons) == {"garbage", "forged", "baddate", "badtype", "stale", "naive"}
+    assert "not valid JSON" in reasons["garbage"] and "malformed request record (id)" in reasons["forged"]
+    assert "submitted_at" in reasons["baddate"] and "started_at" in reasons["stale"]
+    assert "time zone" in reasons["naive"] and "strings" in reasons["badtype"]
     page = build_site(cfg.result_store(), tmp_path / "site")
     assert page.read_text().count("<tr id=") == 2
 
@@ -170,8 +191,16 @@ def test_checkpoint_is_run_by_the_host_and_marked_verified(tmp_path, small_datas
     result = json.loads(cfg.result_store().read(done.result))
     assert result["verified"] is True and result["kind"] == "checkpoint"
     ev = evaluate_parser(load_parser(str(tmp_path / "ck")), load(small_dataset)).evaluation
-    assert _canon(result["overall"]) == _canon(ev.scores(n_boot=50, seed=0))
+    from leaderboard.scoring import public
+
+    assert _canon(result["overall"]) == _canon(public(ev.scores(n_boot=50, seed=0)))
     assert len(result["predictions_sha256"]) == 64 and result["predictions_sha256"] != result["submission_sha256"]
+    edited = json.loads((tmp_path / "ck" / "config.json").read_text())
+    edited["notes"] = "the same weights, another config"
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(edited))
+    with pytest.raises(Exception, match="already submitted"):  # deduplicated by the weights' sha256
+        submit(tmp_path / "ck", manifest, cfg.request_store(), "unet again", "v@x.org", "nothing",
+               architectures=sorted(MODELS))
 
 
 def test_predictions_in_a_declared_label_order_score_as_the_benchmarks(tmp_path, small_dataset):
@@ -195,3 +224,80 @@ def test_predictions_in_a_declared_label_order_score_as_the_benchmarks(tmp_path,
 
     with pytest.raises(Exception, match="list of 1–255 class names"):
         declared_labels(bad, FACEBENCH)
+
+
+def test_a_payload_that_links_elsewhere_is_never_followed(tmp_path, small_dataset):
+    """The forged perfect score: payloads/<id>/predictions.parquet a symlink to perfect predictions the host can
+    read (sha256 set to match), or the payload folder itself a link. Both FAIL; nothing is scored."""
+    import os
+
+    from leaderboard.predictions import load_predictions
+
+    cfg, manifest = make_host(tmp_path, small_dataset, n_boot=0)
+    store = cfg.request_store()
+    (tmp_path / "host-secret").mkdir()
+    secret = write_parquet(truth(small_dataset), tmp_path / "host-secret" / "perfect.parquet")
+    sha = load_predictions(secret, manifest).sha256
+    t0 = now_utc()
+    forged = Request(id="forged-file", name="perfect", contact="p@x.org", training_data="d", kind="predictions",
+                     format="parquet", sha256=sha, submitted_at=iso(t0))
+    upload_raw(store, forged, {})
+    key = "payloads/forged-file/predictions.parquet"
+    (store.root / key).parent.mkdir(parents=True)
+    os.symlink(secret, store.root / key)
+    forged.payload = [key]
+    store.write("requests/forged-file.json", json.dumps(forged.to_json()).encode())
+    linked = Request(id="forged-dir", name="perfect too", contact="q@x.org", training_data="d", kind="predictions",
+                     format="parquet", sha256=sha, submitted_at=iso(t0 + timedelta(seconds=1)),
+                     payload=["payloads/forged-dir/predictions.parquet"])
+    os.symlink(secret.parent, store.root / "payloads" / "forged-dir")
+    (secret.parent / "predictions.parquet").write_bytes(secret.read_bytes())
+    store.write("requests/forged-dir.json", json.dumps(linked.to_json()).encode())
+    assert not store.exists(key) and key not in store.list("payloads")
+    done = {r.id: r for r in process(cfg)}
+    assert done["forged-file"].status == done["forged-dir"].status == Status.FAILED
+    assert all("has no payload" in done[i].error for i in done)
+    assert cfg.result_store().list() == []
+
+
+def test_the_site_is_inert_strict_and_readable(tmp_path, small_dataset):
+    """Submitted names cannot inject HTML into leaderboard.md; results.json is strict JSON; files are 0644."""
+    import os
+
+    cfg, manifest = make_host(tmp_path, small_dataset, n_boot=0)
+    masks = {k: v * 0 for k, v in truth(small_dataset).items()}  # all background: NaN F1 for absent classes
+    hostile = "<script>alert(1)</script>|[x](javascript:alert(1))"
+    submit(write_zip(masks, tmp_path / "p.zip"), manifest, cfg.request_store(), hostile, "h@x.org",
+           "<img src=x onerror=alert(1)>")
+    [done] = process(cfg)
+    assert done.status == Status.FINISHED
+    old = os.umask(0o022)
+    try:
+        site = build_site(cfg.result_store(), tmp_path / "site").parent
+    finally:
+        os.umask(old)
+    md = (site / "leaderboard.md").read_text()
+    assert "<script" not in md and "<img" not in md and "](javascript" not in md and "&lt;script&gt;" in md
+
+    def no_constants(name):
+        raise ValueError(f"bare {name} in results.json")
+
+    rows = json.loads((site / "results.json").read_text(), parse_constant=no_constants)
+    assert rows[0]["overall"]["per_class"]["hair"]["f1"] == 0.0 and "support" not in json.dumps(rows)
+    json.loads(cfg.result_store().read(done.result), parse_constant=no_constants)
+    from leaderboard.store import write_json
+
+    write_json(cfg.result_store(), "results/probe.json", {"f1": float("nan")})
+    assert json.loads(cfg.result_store().read("results/probe.json"), parse_constant=no_constants) == {"f1": None}
+    for f in ("index.html", "leaderboard.md", "results.json"):
+        assert (site / f).stat().st_mode & 0o777 == 0o644, f
+
+
+def test_a_mistyped_store_is_an_error_not_a_new_empty_store(tmp_path, small_dataset):
+    cfg, manifest = make_host(tmp_path, small_dataset, n_boot=0)
+    r = run_cli("submit", str(write_zip(truth(small_dataset), tmp_path / "p.zip")), "--name", "n", "--contact",
+                "c@x.org", "--training-data", "d", "--manifest", str(cfg.root.parent / "public" / "manifest.json"),
+                "--requests", str(tmp_path / "requets"))
+    assert r.returncode == 2 and "store folder does not exist" in r.stderr and not (tmp_path / "requets").exists()
+    r = run_cli("leaderboard", "status", "x", "--requests", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "does not exist" in r.stderr

@@ -23,7 +23,7 @@ N = 24
 def _submit_one(args) -> str:
     path, manifest_path, store_path, k = args
     manifest = Manifest.load(manifest_path)
-    return submit(path, manifest, LocalStore(store_path), f"team{k}", f"t{k}@x.org", "synthetic").id
+    return submit(path, manifest, LocalStore(store_path, create=True), f"team{k}", f"t{k}@x.org", "synthetic").id
 
 
 def _check_all_there(store: LocalStore, ids: list[str], manifest: Manifest, tmp_path) -> None:
@@ -68,7 +68,7 @@ def test_concurrent_submissions_processes(tmp_path, files):
 
 
 def _increment(root: str, times: int) -> None:
-    store = LocalStore(root)
+    store = LocalStore(root, create=True)
     for _ in range(times):
         with store.lock():
             n = read_json(store, "counter.json")["n"]
@@ -76,7 +76,7 @@ def _increment(root: str, times: int) -> None:
 
 
 def test_lock_serialises_read_modify_write_across_processes(tmp_path):
-    store = LocalStore(tmp_path / "s")
+    store = LocalStore(tmp_path / "s", create=True)
     write_json(store, "counter.json", {"n": 0})
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_increment, args=(str(store.root), 10)) for _ in range(20)]
@@ -89,7 +89,7 @@ def test_lock_serialises_read_modify_write_across_processes(tmp_path):
 
 
 def test_readers_never_see_half_a_file(tmp_path):
-    store = LocalStore(tmp_path / "s")
+    store = LocalStore(tmp_path / "s", create=True)
     a, b = b"a" * 2_000_000, b"b" * 3_000_000
     store.write("x.bin", a)
     stop = threading.Event()
@@ -111,7 +111,7 @@ def test_readers_never_see_half_a_file(tmp_path):
 
 
 def test_keys_cannot_escape_the_store(tmp_path):
-    store = LocalStore(tmp_path / "s")
+    store = LocalStore(tmp_path / "s", create=True)
     for bad in ("../x", "/etc/passwd", ".lock", "a//b", "a/../b", "", "a/.hidden", "x\n"):
         with pytest.raises(StoreError, match="invalid store key"):
             store.write(bad, b"1")
