@@ -75,15 +75,21 @@ def tiny_config(data: Path, out: Path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+def small_width(name: str) -> float:
+    """A quarter width keeps these tests fast; bisenet-zll exists at the reference's width only."""
+    return 1.0 if name == "bisenet-zll" else 0.25
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("shape", [(1, 64, 64), (2, 96, 128), (1, 130, 70)])
 def test_output_shapes(name, shape):
-    model = build_model(name, num_classes=19, width=0.25)
+    model = build_model(name, num_classes=19, width=small_width(name))
     n, h, w = shape
+    n = max(n, 2) if name == "bisenet-zll" else n  # its pooled-feature batch norms train on 2+ images
     x = torch.randn(n, 3, h, w)
     model.train()
     outs = model(x)
-    assert isinstance(outs, list) and len(outs) == (3 if name == "bisenet" else 1)
+    assert isinstance(outs, list) and len(outs) == (3 if name.startswith("bisenet") else 1)
     assert all(o.shape == (n, 19, h, w) for o in outs)
     model.eval()
     with torch.no_grad():
@@ -157,7 +163,7 @@ def test_training_steps_lower_the_loss(name):
     x = normalise(torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i, _ in pairs]).float() / 255,
                   IMAGENET_MEAN, IMAGENET_STD)  # fmt: skip
     y = torch.stack([torch.from_numpy(m) for _, m in pairs]).long()
-    model = build_model(name, width=0.25).train()
+    model = build_model(name, width=small_width(name)).train()
     spec = model_spec(name)
     opt = make_optimizer(model, spec.optimizer, spec.lr, spec.weight_decay)
 
@@ -228,12 +234,12 @@ def test_fine_tune_from_init(toy_dataset, tmp_path):
 def bare_config(name: str) -> dict:
     labels = {"name": "facebench", "names": list(FACEBENCH.names)}
     norm = {"mean": [0.5] * 3, "std": [0.25] * 3}
-    return {"architecture": name, "width": 0.25, "labels": labels, "input_size": 64, "normalisation": norm}
+    return {"architecture": name, "width": small_width(name), "labels": labels, "input_size": 64, "normalisation": norm}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
-    model = build_model(name, width=0.25).eval()
+    model = build_model(name, width=small_width(name)).eval()
     with torch.no_grad():  # perturb BN statistics so they matter
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -315,7 +321,7 @@ def test_onnx_export_matches_torch(name, tmp_path):
     pytest.importorskip("onnxruntime")
     from baselines.predict import export_onnx
 
-    save_checkpoint(tmp_path / "ck", build_model(name, width=0.25), bare_config(name))
+    save_checkpoint(tmp_path / "ck", build_model(name, width=small_width(name)), bare_config(name))
     report = export_onnx(str(tmp_path / "ck"), tmp_path / "m.onnx")
     assert report["max_abs_diff"] < 1e-3 and report["argmax_agreement"] > 0.999
 

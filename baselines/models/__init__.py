@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from baselines.models.bisenet import BiSeNet
+from baselines.models.bisenet_zll import ReferenceBiSeNet
 from baselines.models.segformer import SegFormer
 from baselines.models.unet import UNet
 from facebench.errors import InvalidConfig
@@ -33,6 +34,8 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "bisenet": ModelSpec(BiSeNet, "sgd", 1e-2, 5e-4, "BiSeNet, ResNet-18 context path (face-parsing.PyTorch recipe)"),
+    "bisenet-zll": ModelSpec(ReferenceBiSeNet, "sgd", 1e-2, 5e-4,
+                             "BiSeNet exactly as zllrunning/face-parsing.PyTorch (its checkpoints load unchanged)"),
     "unet": ModelSpec(UNet, "sgd", 1e-2, 5e-4, "U-Net, base 32·width channels, bilinear upsampling"),
     "segformer": ModelSpec(SegFormer, "adamw", 6e-4, 1e-2, "SegFormer MiT-B0 shape, all-MLP decoder"),
 }
@@ -64,6 +67,7 @@ __all__ = [
     "MODELS",
     "BiSeNet",
     "ModelSpec",
+    "ReferenceBiSeNet",
     "SegFormer",
     "UNet",
     "build_model",
