@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps anny==0.6.2 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,distributed,onnx]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,distributed,onnx,hf]' 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import torch, facebench, gsplat; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@# Browser tests (study page, leaderboard page) drive Debian's Chromium; install it when we may (root + apt).
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

@@ -31,21 +31,28 @@ FACEBENCH_PALETTE: tuple[tuple[int, int, int], ...] = (
     (128, 128, 128),
 )  # fmt: skip
 
-# Other names for the same classes, as spelled by other projects (FaRL/facer, LaPa, Helen).
+# Other names for the same classes, as spelled by other projects (FaRL/facer, LaPa, Helen) and by the id2label
+# of models on the Hugging Face Hub (CelebAMask-HQ face parsers, human parsers such as ATR/LIP: "Face",
+# "Sunglasses", "Upper-clothes"). Keys are lower case with "_" for spaces and hyphens (see canonical_name).
 ALIASES: dict[str, str] = {
-    "face": "skin", "lb": "l_brow", "rb": "r_brow", "le": "l_eye", "re": "r_eye",
-    "lr": "l_ear", "rr": "r_ear", "earr": "ear_r", "eyeg": "eye_g", "imouth": "mouth",
-    "inner_mouth": "mouth", "ulip": "u_lip", "llip": "l_lip", "upper_lip": "u_lip",
-    "lower_lip": "l_lip", "left_eyebrow": "l_brow", "right_eyebrow": "r_brow",
-    "left_eye": "l_eye", "right_eye": "r_eye", "bg": "background",
+    "bg": "background", "face": "skin",
+    "lb": "l_brow", "rb": "r_brow", "left_eyebrow": "l_brow", "right_eyebrow": "r_brow",
+    "le": "l_eye", "re": "r_eye", "left_eye": "l_eye", "right_eye": "r_eye",
+    "eyeg": "eye_g", "eyeglasses": "eye_g", "eye_glasses": "eye_g", "glasses": "eye_g", "sunglasses": "eye_g",
+    "lr": "l_ear", "rr": "r_ear", "left_ear": "l_ear", "right_ear": "r_ear",
+    "earr": "ear_r", "earring": "ear_r", "earrings": "ear_r", "ear_ring": "ear_r",
+    "imouth": "mouth", "inner_mouth": "mouth", "teeth": "mouth",
+    "ulip": "u_lip", "llip": "l_lip", "upper_lip": "u_lip", "lower_lip": "l_lip",
+    "necklace": "neck_l", "neck_lace": "neck_l",
+    "clothes": "cloth", "clothing": "cloth", "upper_clothes": "cloth",
 }  # fmt: skip
 
 _PAIRS = (("l_brow", "r_brow"), ("l_eye", "r_eye"), ("l_ear", "r_ear"))
 
 
 def canonical_name(name: str) -> str:
-    """Map another project's spelling of a class to facebench's."""
-    key = name.strip().lower()
+    """Map another project's spelling of a class to facebench's ("Left-Eye", "left eye" and "le" are l_eye)."""
+    key = "_".join(name.strip().lower().replace("-", " ").split())
     return ALIASES.get(key, key)
 
 

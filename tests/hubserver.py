@@ -1,15 +1,19 @@
 """A Hugging Face Hub stand-in for tests: the real wire protocol, on 127.0.0.1, standard library only.
 
 No installable server accepts Hub uploads offline, so tests run this one. It speaks the routes that
-huggingface_hub and datasets use to create a repo, upload (preupload, LFS batch + PUT + verify, NDJSON
-commit) and download (repo info, tree, paths-info, resolve). Each commit is an immutable snapshot, a
-branch is a pointer to one, and a commit swaps the pointer only after every operation checked out:
+huggingface_hub, datasets and transformers use to create a repo, upload (preupload, LFS batch + PUT + verify,
+NDJSON commit) and download (repo info, tree, paths-info, resolve), for dataset and model repos alike. The two
+kinds differ only in URL (``/api/datasets/ORG/NAME`` and ``/datasets/ORG/NAME/resolve/...`` against
+``/api/models/ORG/NAME`` and ``/ORG/NAME/resolve/...``), and in which files the initial ``.gitattributes``
+sends through LFS, which is what preupload answers from, as the real Hub does. Each commit is an immutable
+snapshot, a branch is a pointer to one, and a commit swaps the pointer only after every operation checked out:
 a failed commit changes nothing. ``fail`` injects HTTP 500s to test retries.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import re
@@ -18,7 +22,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
-GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
+GITATTRIBUTES = {
+    "dataset": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n",
+    "model": b"".join(b"*.%s filter=lfs diff=lfs merge=lfs -text\n" % ext
+                      for ext in (b"safetensors", b"bin", b"pt", b"pth", b"onnx", b"h5", b"msgpack", b"ckpt")),
+}
+URL_PREFIX = {"dataset": "datasets/", "model": ""}  # /{prefix}{repo_id}/resolve/... and the web URL
+_KIND = {"datasets": "dataset", "models": "model", None: "model"}  # a URL's segment -> repo kind
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -44,6 +54,7 @@ class FileEntry:
 class Repo:
     repo_id: str
     private: bool
+    kind: str = "dataset"
     commits: dict[str, dict[str, FileEntry]] = field(default_factory=dict)
     parents: dict[str, str | None] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
@@ -64,7 +75,8 @@ class HubState:
 
     def __init__(self, tokens: set[str] | None = None):
         self.lock = threading.RLock()
-        self.repos: dict[str, Repo] = {}
+        self.repos: dict[str, Repo] = {}  # dataset repos, by id
+        self.models: dict[str, Repo] = {}  # model repos, by id (a model and a dataset may share one)
         self.blobs: dict[str, bytes] = {}
         self.tokens = tokens if tokens is not None else {"hf_test_token"}
         self.requests: list[tuple[str, str, str]] = []  # (client address, method, path)
@@ -82,28 +94,39 @@ class HubState:
         repo.messages[sha] = message
         return sha
 
+    def table(self, kind: str) -> dict[str, Repo]:
+        return self.models if kind == "model" else self.repos
+
+    def lfs_patterns(self, files: dict[str, FileEntry]) -> list[str]:
+        """File-name patterns that a snapshot's ``.gitattributes`` sends through LFS."""
+        entry = files.get(".gitattributes")
+        text = b"" if entry is None else self.blobs[entry.blob]
+        return [line.split()[0] for line in text.decode().splitlines() if "filter=lfs" in line]
+
     def store(self, data: bytes, path: str, lfs: bool) -> FileEntry:
         digest = hashlib.sha256(data).hexdigest()
         self.blobs[digest] = data
         return FileEntry(path=path, size=len(data), blob=digest, lfs=lfs, git_oid=git_blob_sha1(data))
 
 
+_API = r"^/api/(?P<kind>datasets|models)/(?P<repo>[^/]+/[^/]+)"
+_WEB = r"^/(?:(?P<kind>datasets)/)?(?P<repo>[^/]+/[^/]+)"  # model repos have no prefix
 ROUTES: list[tuple[str, re.Pattern, str]] = [
     ("POST", re.compile(r"^/api/repos/create$"), "create"),
     ("GET", re.compile(r"^/api/whoami-v2$"), "whoami"),
     ("POST", re.compile(r"^/api/validate-yaml$"), "validate_yaml"),
-    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)$"), "preupload"),
-    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)$"), "commit"),
-    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/paths-info/(?P<rev>[^/]+)$"), "paths_info"),
-    ("POST", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/branch/(?P<branch>.+)$"), "branch"),
-    ("GET", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$"), "tree"),
-    ("GET", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/refs$"), "refs"),
-    ("GET", re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$"), "info"),
-    ("POST", re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$"), "lfs_batch"),
+    ("POST", re.compile(_API + r"/preupload/(?P<rev>[^/]+)$"), "preupload"),
+    ("POST", re.compile(_API + r"/commit/(?P<rev>[^/]+)$"), "commit"),
+    ("POST", re.compile(_API + r"/paths-info/(?P<rev>[^/]+)$"), "paths_info"),
+    ("POST", re.compile(_API + r"/branch/(?P<branch>.+)$"), "branch"),
+    ("GET", re.compile(_API + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$"), "tree"),
+    ("GET", re.compile(_API + r"/refs$"), "refs"),
+    ("GET", re.compile(_API + r"(?:/revision/(?P<rev>[^/]+))?$"), "info"),
+    ("POST", re.compile(_WEB + r"\.git/info/lfs/objects/batch$"), "lfs_batch"),
     ("PUT", re.compile(r"^/lfs/upload/(?P<oid>[0-9a-f]{64})$"), "lfs_upload"),
     ("POST", re.compile(r"^/lfs/verify$"), "lfs_verify"),
-    ("GET", re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
-    ("HEAD", re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
+    ("GET", re.compile(_WEB + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
+    ("HEAD", re.compile(_WEB + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
 ]
 
 
@@ -156,8 +179,11 @@ class HubHandler(BaseHTTPRequestHandler):
                     if self.state.fail.get(kind, 0) > 0:
                         self.state.fail[kind] -= 1
                         return self._error(500, f"injected failure in {kind}")
+                args = match.groupdict()
+                if "repo" in args:
+                    args["kind"] = _KIND[args.get("kind")]
                 return getattr(self, f"do_{kind}")(body=body, query=parse_qs(url.query), head=method == "HEAD",
-                                                   **{k: v for k, v in match.groupdict().items()})
+                                                   **args)
         self._error(404, f"no route {method} {url.path}")
 
     def do_GET(self) -> None:  # noqa: N802
@@ -172,8 +198,8 @@ class HubHandler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802
         self._dispatch("PUT")
 
-    def _repo(self, repo: str, write: bool = False) -> Repo | None:
-        r = self.state.repos.get(unquote(repo))
+    def _repo(self, repo: str, kind: str, write: bool = False) -> Repo | None:
+        r = self.state.table(kind).get(unquote(repo))
         if r is None or (r.private and not self._authed()):
             self._error(401 if not self._authed() else 404, "Repository not found", "RepoNotFound")
             return None
@@ -194,15 +220,20 @@ class HubHandler(BaseHTTPRequestHandler):
         if not self._authed():
             return self._error(401, "Invalid credentials in Authorization header")
         req = json.loads(body or b"{}")
+        kind = req.get("type") or "model"
+        if kind not in GITATTRIBUTES:
+            return self._error(400, f"this test Hub serves dataset and model repos, not {kind}")
         repo_id = f"{req.get('organization') or 'tester'}/{req['name']}"
-        url = f"{self.endpoint}/datasets/{repo_id}"
+        url = f"{self.endpoint}/{URL_PREFIX[kind]}{repo_id}"
+        table = self.state.table(kind)
         with self.state.lock:
-            if repo_id in self.state.repos:
-                return self._send(409, {"error": "You already created this dataset repo", "url": url})
-            repo = Repo(repo_id=repo_id, private=bool(req.get("private")) or req.get("visibility") == "private")
-            entry = self.state.store(GITATTRIBUTES, ".gitattributes", lfs=False)
+            if repo_id in table:
+                return self._send(409, {"error": f"You already created this {kind} repo", "url": url})
+            repo = Repo(repo_id=repo_id, private=bool(req.get("private")) or req.get("visibility") == "private",
+                        kind=kind)
+            entry = self.state.store(GITATTRIBUTES[kind], ".gitattributes", lfs=False)
             repo.branches["main"] = self.state.new_commit(repo, None, {".gitattributes": entry}, "initial commit")
-            self.state.repos[repo_id] = repo
+            table[repo_id] = repo
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def do_whoami(self, **_) -> None:
@@ -213,30 +244,33 @@ class HubHandler(BaseHTTPRequestHandler):
     def do_validate_yaml(self, **_) -> None:
         self._send(200, {"errors": [], "warnings": []})
 
-    def do_info(self, repo: str, rev: str | None = None, head: bool = False, **_) -> None:
-        r = self._repo(repo)
+    def do_info(self, repo: str, kind: str, rev: str | None = None, head: bool = False, **_) -> None:
+        r = self._repo(repo, kind)
         if r is None:
             return
         snap = self._snapshot(r, rev or "main")
         if snap is None:
             return
         sha, files = snap
-        self._send(200, {
+        info = {
             "_id": r.repo_id, "id": r.repo_id, "author": r.repo_id.split("/")[0], "sha": sha, "private": r.private,
             "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [], "cardData": {},
             "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
             "siblings": [{"rfilename": p} for p in sorted(files)],
-        }, head=head)  # fmt: skip
+        }  # fmt: skip
+        if kind == "model":
+            info["modelId"] = r.repo_id
+        self._send(200, info, head=head)
 
-    def do_refs(self, repo: str, **_) -> None:
-        r = self._repo(repo)
+    def do_refs(self, repo: str, kind: str, **_) -> None:
+        r = self._repo(repo, kind)
         if r is None:
             return
         self._send(200, {"branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": c}
                                       for b, c in r.branches.items()], "tags": [], "converts": []})
 
-    def do_branch(self, repo: str, branch: str, body: bytes, **_) -> None:
-        r = self._repo(repo, write=True)
+    def do_branch(self, repo: str, kind: str, branch: str, body: bytes, **_) -> None:
+        r = self._repo(repo, kind, write=True)
         if r is None:
             return
         req = json.loads(body or b"{}")
@@ -247,23 +281,25 @@ class HubHandler(BaseHTTPRequestHandler):
             r.branches[unquote(branch)] = start
         self._send(200, {})
 
-    def do_preupload(self, repo: str, rev: str, body: bytes, **_) -> None:
-        r = self._repo(repo, write=True)
+    def do_preupload(self, repo: str, kind: str, rev: str, body: bytes, **_) -> None:
+        r = self._repo(repo, kind, write=True)
         if r is None:
             return
         snap = self._snapshot(r, rev)
         files = snap[1] if snap else {}
+        patterns = self.state.lfs_patterns(files)
         out = []
         for f in json.loads(body)["files"]:
-            lfs = f["path"].endswith(".parquet") or f["size"] > 10_000_000
+            name = f["path"].rsplit("/", 1)[-1]
+            lfs = any(fnmatch.fnmatch(name, pat) for pat in patterns) or f["size"] > 10_000_000
             remote = files.get(f["path"])
             oid = None if remote is None else (remote.blob if remote.lfs else remote.git_oid)
             out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
                         "oid": oid})
         self._send(200, {"files": out, "commitOid": snap[0] if snap else None})
 
-    def do_lfs_batch(self, repo: str, body: bytes, **_) -> None:
-        r = self._repo(repo, write=True)
+    def do_lfs_batch(self, repo: str, kind: str, body: bytes, **_) -> None:
+        r = self._repo(repo, kind, write=True)
         if r is None:
             return
         req = json.loads(body)
@@ -291,8 +327,8 @@ class HubHandler(BaseHTTPRequestHandler):
         ok = req["oid"] in self.state.blobs and len(self.state.blobs[req["oid"]]) == req["size"]
         self._send(200 if ok else 404, {"message": "ok" if ok else "object not found"})
 
-    def do_commit(self, repo: str, rev: str, body: bytes, **_) -> None:
-        r = self._repo(repo, write=True)
+    def do_commit(self, repo: str, kind: str, rev: str, body: bytes, **_) -> None:
+        r = self._repo(repo, kind, write=True)
         if r is None:
             return
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
@@ -328,8 +364,9 @@ class HubHandler(BaseHTTPRequestHandler):
                     return self._error(400, f"unknown commit operation {key}")
             sha = self.state.new_commit(r, parent, files, summary)
             r.branches[branch] = sha
-        self._send(200, {"success": True, "commitOid": sha, "commitUrl": f"{self.endpoint}/datasets/{r.repo_id}/commit/"
-                         f"{sha}", "commitMessage": summary, "pullRequestUrl": None})
+        url = f"{self.endpoint}/{URL_PREFIX[kind]}{r.repo_id}/commit/{sha}"
+        self._send(200, {"success": True, "commitOid": sha, "commitUrl": url, "commitMessage": summary,
+                         "pullRequestUrl": None})
 
     def _entries(self, files: dict[str, FileEntry], prefix: str, recursive: bool) -> list[dict]:
         prefix = prefix.strip("/")
@@ -349,8 +386,9 @@ class HubHandler(BaseHTTPRequestHandler):
         out += [{"type": "directory", "path": d, "size": 0, "oid": git_blob_sha1(d.encode())} for d in sorted(dirs)]
         return out
 
-    def do_tree(self, repo: str, rev: str, path: str | None = None, query: dict | None = None, **_) -> None:
-        r = self._repo(repo)
+    def do_tree(self, repo: str, kind: str, rev: str, path: str | None = None, query: dict | None = None,
+                **_) -> None:
+        r = self._repo(repo, kind)
         if r is None:
             return
         snap = self._snapshot(r, rev)
@@ -362,8 +400,8 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._error(404, f"path {path} not found", "EntryNotFound")
         self._send(200, entries)
 
-    def do_paths_info(self, repo: str, rev: str, body: bytes, **_) -> None:
-        r = self._repo(repo)
+    def do_paths_info(self, repo: str, kind: str, rev: str, body: bytes, **_) -> None:
+        r = self._repo(repo, kind)
         if r is None:
             return
         snap = self._snapshot(r, rev)
@@ -384,8 +422,8 @@ class HubHandler(BaseHTTPRequestHandler):
                 out.append({"type": "directory", "path": p, "size": 0, "oid": git_blob_sha1(p.encode())})
         self._send(200, out)
 
-    def do_resolve(self, repo: str, rev: str, path: str, head: bool = False, **_) -> None:
-        r = self._repo(repo)
+    def do_resolve(self, repo: str, kind: str, rev: str, path: str, head: bool = False, **_) -> None:
+        r = self._repo(repo, kind)
         if r is None:
             return
         snap = self._snapshot(r, rev)
