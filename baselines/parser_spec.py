@@ -73,7 +73,7 @@ def open_parser(spec: str | Path, labels: str | None = None, batch_size: int = 8
         raise InvalidConfig(f"--labels declares the order of an ONNX model or a mask folder; a {ref.route} model "
                             "declares its own", str(spec))
     if ref.route != "hf" and not Path(ref.target).exists():
-        raise InputNotFound("model not found", ref.target)
+        raise InputNotFound("model does not exist", ref.target)
     if ref.route == "zll":
         from baselines.zll import load_zll_parser
 
@@ -98,7 +98,7 @@ def convert_to_checkpoint(spec: str, out: str | Path) -> Path:
         raise InvalidConfig(f"convert reads zll:PATH.pth (zllrunning's BiSeNet), not a {ref.route} model", spec,
                             hint="hf: and onnx: models are used as they are")
     if not Path(ref.target).exists():
-        raise InputNotFound("model not found", ref.target)
+        raise InputNotFound("model does not exist", ref.target)
     from baselines.zll import convert_zll
 
     return convert_zll(ref.target, out)

@@ -116,7 +116,8 @@ def test_unusable_specs_are_one_line_before_any_work(tmp_path, small_dataset):
     cases = [
         (("evaluate", str(pth), "--data", str(small_dataset)), "zll:"),
         (("predict", str(pth), str(tmp_path), "--out", str(tmp_path / "m")), "zll:"),
-        (("predict", f"onnx:{tmp_path / 'missing.onnx'}", str(tmp_path), "--out", str(tmp_path / "m")), "not found"),
+        (("predict", f"onnx:{tmp_path / 'missing.onnx'}", str(tmp_path), "--out", str(tmp_path / "m")),
+         "does not exist"),
         (("evaluate", str(ckpt), "--data", str(small_dataset), "--labels", "lapa"), "declares its own"),
         (("generate", "--parser", f"onnx:{pth}", "--out", str(tmp_path / "o")), "onnxruntime cannot open"),
         (("reproduce", "--parser", f"onnx:{pth}", "--out", str(tmp_path / "rep")), "cannot be fine-tuned"),
