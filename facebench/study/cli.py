@@ -40,6 +40,8 @@ def serve(
     study: Annotated[Path, typer.Argument(help="Study folder made by `facebench study build`.")],
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1 = this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
+    timeout: Annotated[float, typer.Option(help="Seconds a client has to send one request (slower ones are cut).")
+                       ] = 10.0,
 ) -> None:
     """Serve the rating page; raters open it, enter their id, and can reload or come back to resume."""
     import signal
@@ -49,7 +51,7 @@ def serve(
     def stop(*_: object) -> None:
         raise KeyboardInterrupt  # SIGTERM ends the server like Ctrl-C: sockets and SQLite closed cleanly
 
-    server = make_server(study, host, port)
+    server = make_server(study, host, port, timeout)
     signal.signal(signal.SIGTERM, stop)
     h, p = server.server_address[:2]
     typer.echo(f"serving {study} at http://{h}:{p}/  (ratings -> {study / 'ratings.sqlite'}; Ctrl-C to stop)")

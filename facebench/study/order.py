@@ -16,7 +16,10 @@ import numpy as np
 from facebench.study.errors import StudyError
 from facebench.study.layout import Manifest, Task
 
-RATER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# Matched whole (fullmatch: "$" would also accept a trailing newline) and never stripped first, so one
+# person is one id: "bob\n" or " bob" is refused, not stored as a second rater beside "bob".
+RATER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+RATER_RULE = "a letter or digit, then up to 63 letters, digits or _.@-"
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,20 @@ class Planned:
         return self.task.overlays[::-1] if self.swapped else self.task.overlays
 
 
-def check_rater(rater: str) -> str:
-    if not RATER_ID.match(rater or ""):
-        raise StudyError(f"rater id {rater!r} must be 1-64 letters, digits or _.@-")
+def is_rater_id(rater: object) -> bool:
+    return isinstance(rater, str) and RATER_ID.fullmatch(rater) is not None
+
+
+def show_rater(rater: object) -> str:
+    """A rater id for a one-line message: escaped (newlines shown as \\n) and cut short."""
+    shown = repr(rater)
+    return shown[:40] + "…" if len(shown) > 40 else shown
+
+
+def check_rater(rater: object) -> str:
+    """``rater`` itself if it is a valid id; a one-line StudyError otherwise."""
+    if not is_rater_id(rater):
+        raise StudyError(f"rater id {show_rater(rater)} must be {RATER_RULE}")
     return rater
 
 

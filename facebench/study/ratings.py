@@ -20,6 +20,7 @@ import pandas as pd
 from facebench.errors import require_exists
 from facebench.study.errors import InvalidRatings
 from facebench.study.layout import ATTENTION
+from facebench.study.order import RATER_ID, RATER_RULE, show_rater
 
 RATING_COLUMNS = ("rater", "sample", "model", "rating")
 PAIR_COLUMNS = ("rater", "sample", "model_a", "model_b", "winner")
@@ -63,7 +64,16 @@ def validate_ratings(df: pd.DataFrame, scale: tuple[int, int] = (1, 5), models: 
     for col in ("kind", "attention", "pose_bin", "item"):
         if col not in df.columns:
             df[col] = ""
-    df = df.fillna("").astype(str).apply(lambda c: c.str.strip())
+    df = df.fillna("").astype(str)
+    if "rater" in df.columns:  # checked before stripping: "bob\n" is not "bob" (older servers stored both)
+        raw = df["rater"]
+        bad = (raw.str.strip() != "") & ~raw.str.fullmatch(RATER_ID.pattern)
+        if bad.any():
+            first, n = df.index[bad][0], int(bad.sum())
+            rows = f"line {first + 2}, {n} row{'s' * (n > 1)}"
+            raise InvalidRatings(f"rater id {show_rater(raw[first])} ({rows}) must be {RATER_RULE}", path,
+                                 hint="rename or drop that rater's rows: ids are compared exactly")
+    df = df.apply(lambda c: c.str.strip())
     if "winner" in df.columns:  # without a kind column, a row with a winner is a pairwise choice
         df.loc[(df["kind"] == "") & (df["winner"] != ""), "kind"] = "pairwise"
     df.loc[df["kind"] == "", "kind"] = "rating"
