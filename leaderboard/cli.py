@@ -47,10 +47,11 @@ def submit_command(
     name: Annotated[str, typer.Option(help="Name shown on the leaderboard.")],
     contact: Annotated[str, typer.Option(help="E-mail or handle; used for rate limits, not published.")],
     training_data: Annotated[str, typer.Option(help="What the model was trained on (published).")],
-    manifest: Annotated[Path, typer.Option(envvar="FACEBENCH_LEADERBOARD_MANIFEST",
-                                           help="The leaderboard's published manifest.json.")],
     requests: Annotated[str, typer.Option(envvar="FACEBENCH_LEADERBOARD_REQUESTS",
-                                          help="The request store (a folder; later a Hub dataset repo).")],
+                                          help="The request store: a folder or hf://datasets/ORG/NAME.")],
+    manifest: Annotated[Path | None, typer.Option(envvar="FACEBENCH_LEADERBOARD_MANIFEST",
+                                                  help="The leaderboard's manifest.json (default: the one "
+                                                       "published in the request store).")] = None,
     labels: Annotated[str | None, typer.Option(help="Label order of the predictions: bisenet | celebamask-hq | farl | "
                                                      "lapa | helen | PATH/id2label.json (default: the benchmark's).")]
     = None,
@@ -58,7 +59,7 @@ def submit_command(
     """Validate a submission locally with the host's own validator, then upload it as a PENDING request."""
     from leaderboard.manifest import Manifest
     from leaderboard.store import open_store
-    from leaderboard.submit import classify, submit
+    from leaderboard.submit import classify, manifest_from, submit
 
     route = str(path).partition(":")[0]
     if route in ("zll", "hf", "onnx") and not path.exists():
@@ -78,8 +79,9 @@ def submit_command(
     from facebench.labels import label_order
 
     order = label_order(labels) if labels else None
-    req = submit(path, Manifest.load(manifest), open_store(requests), name, contact, training_data, archs,
-                 labels=order)
+    store = open_store(requests)
+    req = submit(path, Manifest.load(manifest) if manifest else manifest_from(store), store, name, contact,
+                 training_data, archs, labels=order)
     typer.echo(f"request {req.id}: {req.status} ({req.kind}, sha256 {req.sha256[:12]}…)")
     typer.echo(f"follow it with: facebench leaderboard status {req.id} --requests {requests}")
 
@@ -89,6 +91,10 @@ def init_command(
     hidden: Annotated[Path, typer.Argument(help="Hidden dataset folder (labels stay on the host).")],
     host: HostOpt,
     public: Annotated[Path, typer.Option(help="Folder to publish: manifest.json + hidden-images.parquet.")],
+    requests: Annotated[str, typer.Option(help="Request store: a folder (relative to the host) or "
+                                               "hf://datasets/ORG/NAME; a Hub store also gets the manifest and "
+                                               "hidden images, so submitters need only its id.")] = "requests",
+    results: Annotated[str, typer.Option(help="Results store: a folder or hf://datasets/ORG/NAME.")] = "results",
     split: Annotated[str, typer.Option(help="Split of the hidden dataset to score on.")] = "test",
     public_dataset: Annotated[str, typer.Option(help="Where the public test split (with labels) lives.")] = "",
     rate_limit: Annotated[int, typer.Option(help="Submissions per submitter per window.")] = 5,
@@ -102,7 +108,8 @@ def init_command(
     from leaderboard.scoring import MetricSettings
 
     limits = Limits(rate_limit=rate_limit, rate_window_s=int(rate_window_h * 3600))
-    cfg, m = init_host(hidden, host, public, split, limits, public_dataset, MetricSettings(n_boot, seed))
+    cfg, m = init_host(hidden, host, public, split, limits, public_dataset, MetricSettings(n_boot, seed),
+                       requests=requests, results=results)
     typer.echo(f"host: {cfg.root}  requests: {cfg.request_store().location}")
     typer.echo(f"publish: {public}/manifest.json ({len(m.ids)} images), {public}/hidden-images.parquet")
     typer.echo(f"hidden labels sha256: {m.labels_sha256}")

@@ -39,3 +39,7 @@ class RateLimited(SubmissionRejected):
 
 class StoreError(FacebenchError):
     """A store cannot be used: bad key, lock timeout, unsupported location."""
+
+
+class StoreConflict(StoreError):
+    """An optimistic store (a Hub repo) moved on under a locked block; ``store.locked`` runs the block again."""

@@ -38,6 +38,7 @@ from leaderboard.submissions import (
     fail_malformed,
     iso,
     now_utc,
+    submit_message,
     transition,
 )
 
@@ -97,8 +98,11 @@ class HostConfig:
 
 def init_host(hidden: str | Path, host_dir: str | Path, public_dir: str | Path, split: str = "test",
               limits: Limits | None = None, public_dataset: str = "",
-              settings: MetricSettings | None = None) -> tuple[HostConfig, Manifest]:
-    """Create the host folder (config, stores) and the public folder (manifest, unlabelled images)."""
+              settings: MetricSettings | None = None, requests: str = "requests",
+              results: str = "results") -> tuple[HostConfig, Manifest]:
+    """Create the host folder (config, stores) and the public folder (manifest, unlabelled images).
+
+    A Hub request store also receives the manifest and the unlabelled images, in one commit."""
     hidden = Path(hidden).resolve()
     validate(hidden)
     ds = load(hidden)
@@ -108,9 +112,18 @@ def init_host(hidden: str | Path, host_dir: str | Path, public_dir: str | Path, 
     manifest_path = manifest.save(public_dir / "manifest.json")
     write_hidden_images(ds, split, public_dir / "hidden-images.parquet")
     cfg = HostConfig(root=host_dir, hidden=str(hidden), split=split, manifest=str(manifest_path),
-                     settings=settings or MetricSettings())
-    cfg.request_store(create=True)
+                     settings=settings or MetricSettings(), requests=requests, results=results)
+    store = cfg.request_store(create=True)
     cfg.result_store(create=True)
+    if str(requests).startswith("hf://"):
+        from leaderboard.store import locked
+        from leaderboard.submit import MANIFEST_KEY
+
+        def publish() -> None:
+            store.write(MANIFEST_KEY, manifest_path.read_bytes())
+            store.write("hidden-images.parquet", (public_dir / "hidden-images.parquet").read_bytes())
+
+        locked(store, publish, message="publish the manifest and the hidden images")
     cfg.save()
     return cfg, manifest
 
@@ -123,6 +136,22 @@ def _payload_file(store: Store, req: Request, name: str, tmp: Path) -> Path:
     out = tmp / name
     out.write_bytes(store.read(key))
     return out
+
+
+class IdentityMismatch(FacebenchError):
+    """A request names a submitter other than the one the Hub recorded as the author of its commit."""
+
+
+def check_identity(req: Request, store: Store) -> None:
+    """On a Hub store, who submitted is who the Hub says committed ``submit <id>``, whatever the record claims."""
+    author_of = getattr(store, "author_of", None)
+    if author_of is None:
+        return
+    author = author_of(submit_message(req.id))
+    if not req.identity or author is None or author.lower() != req.identity.strip().lower():
+        raise IdentityMismatch(f"the request names {req.identity or 'nobody'!r}, but the Hub recorded "
+                               f"{author or 'no'} commit 'submit {req.id}' by them",
+                               hint="submit with `facebench submit` and your own token")
 
 
 def declared_labels(req: Request, benchmark: LabelSet) -> LabelSet:
@@ -144,6 +173,7 @@ def _run(req: Request, cfg: HostConfig, manifest: Manifest, ds: FacebenchDataset
          ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="facebench-lb-") as t:
         tmp = Path(t)
+        check_identity(req, store)
         check_admissible(req, others, manifest.limits)  # rate limit first: cheapest
         if req.kind == "predictions" and req.format in ("zip", "parquet"):
             preds = load_predictions(_payload_file(store, req, f"predictions.{req.format}", tmp), manifest)

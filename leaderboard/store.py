@@ -12,26 +12,32 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
+import random
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from facebench.files import atomic_write, json_dumps_strict
-from leaderboard.errors import StoreError
+from leaderboard.errors import StoreConflict, StoreError
+from leaderboard.keys import check_key, listable
 
-_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+T = TypeVar("T")
 
 
-def check_key(key: str) -> str:
-    """Keys are relative POSIX paths of plain names: no '..', no absolute paths, no dotfiles."""
-    parts = key.split("/")
-    if not key or any(not _PART.fullmatch(p) or p in (".", "..") for p in parts):
-        raise StoreError(f"invalid store key {key!r}")
-    return key
+def locked(store: Store, fn: Callable[[], T], attempts: int = 12, message: str = "") -> T:
+    """Run ``fn`` (reads and writes of ``store``) as one atomic step: under the folder lock, or as one Hub commit
+    retried with jittered back-off while others commit first."""
+    for attempt in range(attempts):
+        try:
+            with store.lock(message=message):
+                return fn()
+        except StoreConflict:
+            time.sleep(random.uniform(0.0, min(2.0, 0.05 * 2**attempt)))
+    raise StoreError(f"the store kept changing; gave up after {attempts} attempts", store.location,
+                     hint="retry later")
 
 
 @runtime_checkable
@@ -48,8 +54,9 @@ class Store(Protocol):
 
     def list(self, prefix: str = "") -> list[str]: ...
 
-    def lock(self, timeout_s: float = 60.0) -> Any:
-        """Context manager: exclusive across threads and processes, for read-modify-write."""
+    def lock(self, timeout_s: float = 60.0, message: str = "") -> Any:
+        """Context manager for read-modify-write: exclusive (a folder), or optimistic (a Hub repo: the block's
+        writes become one commit named ``message``, and StoreConflict if the repo moved meanwhile)."""
         ...
 
 
@@ -123,12 +130,12 @@ class LocalStore:
             for f in filenames:
                 key = Path(dirpath, f).relative_to(self.root).as_posix()
                 regular = stat.S_ISREG(os.lstat(Path(dirpath, f)).st_mode)
-                if regular and all(_PART.fullmatch(p) for p in key.split("/")):  # names a key could have
+                if regular and listable(key):
                     keys.append(key)
         return sorted(keys)
 
     @contextmanager
-    def lock(self, timeout_s: float = 60.0) -> Iterator[None]:
+    def lock(self, timeout_s: float = 60.0, message: str = "") -> Iterator[None]:
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             deadline = time.monotonic() + timeout_s
@@ -150,13 +157,15 @@ class LocalStore:
 
 
 def open_store(location: str | Path, create: bool = False) -> Store:
-    """A store from its location: a local folder now; ``hf://datasets/ns/name`` is the later drop-in.
+    """A store from its location: a local folder, or ``hf://datasets/ORG/NAME[@BRANCH]`` (``HubStore``).
 
     Only ``leaderboard init`` creates a store: a mistyped path elsewhere is an error, not a new empty store.
     """
     loc = str(location)
     if loc.startswith("hf://"):
-        raise StoreError("Hub-backed stores are not implemented yet", loc, hint="use a local folder")
+        from leaderboard.hub_store import HubStore
+
+        return HubStore(loc, create=create)
     return LocalStore(loc, create=create)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from leaderboard.errors import DuplicateSubmission, InvalidSubmission, RateLimited, StoreError
 from leaderboard.limits import Limits
-from leaderboard.store import Store, read_json, write_json
+from leaderboard.store import Store, locked, read_json, write_json
 
 
 class Status(StrEnum):
@@ -29,7 +29,8 @@ class Status(StrEnum):
 
 ALLOWED = {Status.PENDING: {Status.RUNNING, Status.FAILED}, Status.RUNNING: {Status.FINISHED, Status.FAILED,
                                                                              Status.PENDING}}
-NOT_COUNTED = ("RateLimited", "DuplicateSubmission")  # rejections that do not use up a submission
+# rejections that do not use up a submission (a forged record must not eat its victim's slots)
+NOT_COUNTED = ("RateLimited", "DuplicateSubmission", "IdentityMismatch", "MalformedRecord")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,79}")  # a safe file name; submit makes {time}-{sha256[:12]}
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -65,10 +66,12 @@ class Request:
     finished_at: str = ""
     result: str = ""
     labels: str = ""  # the predictions' declared label order: a JSON list of class names ("" = the benchmark's)
+    identity: str = ""  # the Hub's name for the submitter's token (a Hub store checks it against the commit author)
 
     @property
     def submitter(self) -> str:
-        return self.contact.strip().lower()
+        """Whom rate limits count: the Hub identity where there is one, else the contact."""
+        return (self.identity or self.contact).strip().lower()
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "status": str(self.status)}
@@ -110,6 +113,8 @@ class Request:
                     raise ValueError(f"{key} needs a time zone")
         if self.status == Status.RUNNING and not self.started_at:
             raise ValueError("RUNNING without started_at")
+        if len(self.identity) > 96 or _CONTROL.search(self.identity):
+            raise ValueError("identity")
         if any(len(getattr(self, k)) > n for k, n in FIELD_LIMITS.items()):
             raise ValueError("a text field is too long")
 
@@ -170,17 +175,21 @@ def fail_malformed(store: Store, at: datetime) -> list[str]:
         if isinstance(item, Request):
             continue
         rid, why = item
-        with store.lock():
+
+        def mark(rid: str = rid, why: str = why) -> bool:
             key = request_key(rid)
             try:
                 Request.from_json(read_json(store, key))
-                continue  # fixed or replaced meanwhile
+                return False  # fixed or replaced meanwhile
             except StoreError:
                 pass
             rec = Request(id=rid, name="(unreadable record)", contact="", training_data="", kind="predictions",
                           format="zip", sha256="0" * 64, submitted_at=iso(at), status=Status.FAILED, error=why,
                           error_kind="MalformedRecord", finished_at=iso(at))
             write_json(store, key, rec.to_json())
+            return True
+
+        if locked(store, mark, message=f"{rid}: FAILED (malformed record)"):
             failed.append(rid)
     return failed
 
@@ -232,7 +241,7 @@ def check_admissible(req: Request, others: list[Request], limits: Limits) -> Non
 
 def enqueue(store: Store, req: Request, payload: dict[str, bytes], limits: Limits) -> Request:
     """Admit a request atomically: dedupe and rate-limit under the lock, then write files, then the record."""
-    with store.lock():
+    def admit() -> Request:
         if store.exists(request_key(req.id)):
             raise DuplicateSubmission(f"request {req.id} already exists")
         check_admissible(req, all_requests(store), limits)
@@ -243,14 +252,16 @@ def enqueue(store: Store, req: Request, payload: dict[str, bytes], limits: Limit
             req.payload.append(key)
         req.status = Status.PENDING
         write_json(store, request_key(req.id), req.to_json())
-    return req
+        return req
+
+    return locked(store, admit, message=submit_message(req.id))  # payload and record: one commit on the Hub
 
 
 def transition(store: Store, request_id: str, frm: Status, to: Status, **fields: Any) -> Request | None:
     """Move a request from ``frm`` to ``to`` under the lock; None if it is no longer in ``frm``."""
     if to not in ALLOWED.get(frm, set()):
         raise ValueError(f"illegal transition {frm} -> {to}")
-    with store.lock():
+    def move() -> Request | None:
         req = get(store, request_id)
         if req.status != frm:
             return None
@@ -259,6 +270,13 @@ def transition(store: Store, request_id: str, frm: Status, to: Status, **fields:
             setattr(req, k, v)
         write_json(store, request_key(req.id), req.to_json())
         return req
+
+    return locked(store, move, message=f"{request_id}: {frm} -> {to}")
+
+
+def submit_message(request_id: str) -> str:
+    """The commit title of a submission: on the Hub its author is the identity rate limits key on."""
+    return f"submit {request_id}"
 
 
 def dumps(req: Request) -> str:

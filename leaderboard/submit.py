@@ -76,4 +76,25 @@ def submit(path: str | Path, manifest: Manifest, requests: Store, name: str, con
            labels: LabelSet | None = None) -> Request:
     """Validate, then enqueue as PENDING (dedupe and rate limit are checked under the store lock)."""
     req, payload = build_request(path, manifest, name, contact, training_data, architectures, at, labels)
+    identity = getattr(requests, "identity", None)
+    if identity is not None:  # a Hub store: the token's identity, which the host checks against the commit author
+        req.identity = identity()
     return enqueue(requests, req, payload, manifest.limits)
+
+
+MANIFEST_KEY = "manifest.json"
+
+
+def manifest_from(requests: Store) -> Manifest:
+    """The manifest ``leaderboard init`` published beside the requests, so a submitter needs only the repo id."""
+    import json
+
+    from facebench.errors import InvalidConfig
+
+    if not requests.exists(MANIFEST_KEY):
+        raise InvalidConfig("the request store holds no manifest.json", requests.location,
+                            hint="pass --manifest, or ask the host to publish it with `leaderboard init --requests`")
+    try:
+        return Manifest.from_json(json.loads(requests.read(MANIFEST_KEY)))
+    except (ValueError, KeyError, TypeError) as e:
+        raise InvalidConfig(f"malformed leaderboard manifest ({e})", requests.location) from None

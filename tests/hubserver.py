@@ -58,6 +58,8 @@ class Repo:
     commits: dict[str, dict[str, FileEntry]] = field(default_factory=dict)
     parents: dict[str, str | None] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
+    authors: dict[str, str] = field(default_factory=dict)  # commit -> the user whose token made it
+    dates: dict[str, str] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, rev: str) -> str | None:
@@ -73,17 +75,20 @@ class Repo:
 class HubState:
     """Everything the fake Hub knows, behind one lock."""
 
-    def __init__(self, tokens: set[str] | None = None):
+    def __init__(self, tokens: set[str] | dict[str, str] | None = None):
         self.lock = threading.RLock()
         self.repos: dict[str, Repo] = {}  # dataset repos, by id
         self.models: dict[str, Repo] = {}  # model repos, by id (a model and a dataset may share one)
         self.blobs: dict[str, bytes] = {}
-        self.tokens = tokens if tokens is not None else {"hf_test_token"}
+        tokens = tokens if tokens is not None else {"hf_test_token"}
+        # token -> user name; a plain set of tokens all belong to "tester", as before
+        self.tokens = dict(tokens) if isinstance(tokens, dict) else {t: "tester" for t in tokens}
         self.requests: list[tuple[str, str, str]] = []  # (client address, method, path)
         self.fail: dict[str, int] = {}  # route kind -> how many of the next calls answer 500
         self.counter = 0
 
-    def new_commit(self, repo: Repo, parent: str | None, files: dict[str, FileEntry], message: str) -> str:
+    def new_commit(self, repo: Repo, parent: str | None, files: dict[str, FileEntry], message: str,
+                   author: str = "tester") -> str:
         self.counter += 1
         h = hashlib.sha1(f"{repo.repo_id}|{parent}|{message}|{self.counter}".encode())
         for p in sorted(files):
@@ -92,6 +97,8 @@ class HubState:
         repo.commits[sha] = files
         repo.parents[sha] = parent
         repo.messages[sha] = message
+        repo.authors[sha] = author
+        repo.dates[sha] = f"2026-01-01T00:00:00.{self.counter:06d}Z"  # strictly increasing, like real commit times
         return sha
 
     def table(self, kind: str) -> dict[str, Repo]:
@@ -121,6 +128,7 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
     ("POST", re.compile(_API + r"/branch/(?P<branch>.+)$"), "branch"),
     ("GET", re.compile(_API + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$"), "tree"),
     ("GET", re.compile(_API + r"/refs$"), "refs"),
+    ("GET", re.compile(_API + r"/commits/(?P<rev>[^/]+)$"), "commits"),
     ("GET", re.compile(_API + r"(?:/revision/(?P<rev>[^/]+))?$"), "info"),
     ("POST", re.compile(_WEB + r"\.git/info/lfs/objects/batch$"), "lfs_batch"),
     ("PUT", re.compile(r"^/lfs/upload/(?P<oid>[0-9a-f]{64})$"), "lfs_upload"),
@@ -165,8 +173,12 @@ class HubHandler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _authed(self) -> bool:
+        return self._user() is not None
+
+    def _user(self) -> str | None:
+        """The user the request's token belongs to (None without a known token)."""
         auth = self.headers.get("Authorization", "")
-        return auth.startswith("Bearer ") and auth[7:] in self.state.tokens
+        return self.state.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
 
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
@@ -223,7 +235,7 @@ class HubHandler(BaseHTTPRequestHandler):
         kind = req.get("type") or "model"
         if kind not in GITATTRIBUTES:
             return self._error(400, f"this test Hub serves dataset and model repos, not {kind}")
-        repo_id = f"{req.get('organization') or 'tester'}/{req['name']}"
+        repo_id = f"{req.get('organization') or self._user()}/{req['name']}"
         url = f"{self.endpoint}/{URL_PREFIX[kind]}{repo_id}"
         table = self.state.table(kind)
         with self.state.lock:
@@ -232,14 +244,15 @@ class HubHandler(BaseHTTPRequestHandler):
             repo = Repo(repo_id=repo_id, private=bool(req.get("private")) or req.get("visibility") == "private",
                         kind=kind)
             entry = self.state.store(GITATTRIBUTES[kind], ".gitattributes", lfs=False)
-            repo.branches["main"] = self.state.new_commit(repo, None, {".gitattributes": entry}, "initial commit")
+            repo.branches["main"] = self.state.new_commit(repo, None, {".gitattributes": entry}, "initial commit",
+                                                          self._user() or "tester")
             table[repo_id] = repo
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def do_whoami(self, **_) -> None:
         if not self._authed():
             return self._error(401, "Invalid credentials")
-        self._send(200, {"type": "user", "name": "tester", "orgs": [], "auth": {"type": "access_token"}})
+        self._send(200, {"type": "user", "name": self._user(), "orgs": [], "auth": {"type": "access_token"}})
 
     def do_validate_yaml(self, **_) -> None:
         self._send(200, {"errors": [], "warnings": []})
@@ -362,11 +375,26 @@ class HubHandler(BaseHTTPRequestHandler):
                     files = {p: e for p, e in files.items() if not p.startswith(prefix)}
                 else:
                     return self._error(400, f"unknown commit operation {key}")
-            sha = self.state.new_commit(r, parent, files, summary)
+            sha = self.state.new_commit(r, parent, files, summary, self._user() or "tester")
             r.branches[branch] = sha
         url = f"{self.endpoint}/{URL_PREFIX[kind]}{r.repo_id}/commit/{sha}"
         self._send(200, {"success": True, "commitOid": sha, "commitUrl": url, "commitMessage": summary,
                          "pullRequestUrl": None})
+
+    def do_commits(self, repo: str, kind: str, rev: str, **_) -> None:
+        """The history of ``rev``, newest first, with each commit's author as the Hub recorded it."""
+        r = self._repo(repo, kind)
+        if r is None:
+            return
+        sha = r.resolve(rev)
+        if sha is None:
+            return self._error(404, f"Invalid rev id: {unquote(rev)}", "RevisionNotFound")
+        out = []
+        while sha is not None:
+            out.append({"id": sha, "title": r.messages[sha], "message": "", "date": r.dates[sha],
+                        "authors": [{"user": r.authors[sha]}]})
+            sha = r.parents[sha]
+        self._send(200, out)
 
     def _entries(self, files: dict[str, FileEntry], prefix: str, recursive: bool) -> list[dict]:
         prefix = prefix.strip("/")
@@ -459,7 +487,7 @@ class HubHandler(BaseHTTPRequestHandler):
 class HubServer:
     """Run the fake Hub in a thread: ``with HubServer() as hub: hub.endpoint``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tokens: set[str] | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tokens: set[str] | dict[str, str] | None = None):
         self.state = HubState(tokens)
         handler = type("Handler", (HubHandler,), {"state": self.state})
         self.httpd = ThreadingHTTPServer((host, port), handler)

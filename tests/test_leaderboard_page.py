@@ -98,11 +98,31 @@ def _click(driver, key: str) -> None:
     driver.find_element("css selector", f'#board th[data-key="{key}"]').click()
 
 
-def test_submit_process_build_and_browse(tmp_path, small_dataset, browser, served):
+@pytest.fixture(params=["local", "hub"])
+def stores(request, tmp_path, monkeypatch):
+    """Where requests and results live: folders in the host, or two repos on the loopback Hub server."""
+    if request.param == "local":
+        yield str(tmp_path / "host" / "requests"), []
+        return
+    from hubserver import HubServer
+
+    with HubServer(tokens={"hf_host_token": "host"}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_TOKEN", "hf_host_token")
+        import huggingface_hub.constants  # read at import: the loopback Hub speaks LFS, not Xet
+
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        yield "hf://datasets/host/requests", ["--requests", "hf://datasets/host/requests", "--results",
+                                              "hf://datasets/host/results"]
+
+
+def test_submit_process_build_and_browse(tmp_path, small_dataset, browser, served, stores):
+    """The whole round trip, with the page built from a local results folder or from a Hub results repo."""
     site, url = served
+    requests, init_stores = stores
     host, public = tmp_path / "host", tmp_path / "public"
     out = cli("leaderboard", "init", str(small_dataset), "--host", str(host), "--public", str(public),
-              "--n-boot", "200", "--public-dataset", "facebench/public-test")
+              "--n-boot", "200", "--public-dataset", "facebench/public-test", *init_stores)
     assert "hidden labels sha256" in out
     manifest = json.loads((public / "manifest.json").read_text())
     assert manifest["n_images"] == 24 and "mask" not in json.dumps(manifest["images"])
@@ -110,7 +130,7 @@ def test_submit_process_build_and_browse(tmp_path, small_dataset, browser, serve
 
     assert pq.read_schema(public / "hidden-images.parquet").names == ["id", "image", "height", "width"]
     assert sorted(p.name for p in public.iterdir()) == ["hidden-images.parquet", "manifest.json"]
-    common = ["--manifest", str(public / "manifest.json"), "--requests", str(host / "requests")]
+    common = ["--manifest", str(public / "manifest.json"), "--requests", requests]
     subs = {"light noise": 0.05, "heavy noise": 0.4, HOSTILE_NAME: 0.2}
     for k, (name, frac) in enumerate(subs.items()):
         masks = noisy(small_dataset, seed=20 + k, frac=frac)
@@ -128,7 +148,7 @@ def test_submit_process_build_and_browse(tmp_path, small_dataset, browser, serve
     n = len(subs) + (ck is not None)
     assert f"processed {n} request(s)" in out and "FAILED" not in out
     assert out.count("FINISHED") == n
-    assert "FINISHED" in cli("leaderboard", "status", "--requests", str(host / "requests"))
+    assert "FINISHED" in cli("leaderboard", "status", "--requests", requests)
     cli("leaderboard", "build", "--host", str(host), "--out", str(site))
     results = {r["name"]: r for r in json.loads((site / "results.json").read_text())}
 

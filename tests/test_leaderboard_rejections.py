@@ -32,11 +32,26 @@ from leaderboard.submissions import now_utc
 from leaderboard.submit import submit
 
 
-@pytest.fixture
-def env(tmp_path, small_dataset):
+@pytest.fixture(params=["local", "hub"])
+def env(request, tmp_path, small_dataset, monkeypatch):
+    """Every rejection is tried against a local folder and against a Hub repo on the loopback Hub server."""
     # the ratio floor is lowered so that bombs small enough for a 48×48 test split still trip the ratio check
     cfg, manifest = make_host(tmp_path, small_dataset, Limits(rate_limit=2, ratio_floor_bytes=1024), n_boot=0)
-    return tmp_path, small_dataset, manifest, cfg.request_store()
+    if request.param == "local":
+        yield tmp_path, small_dataset, manifest, cfg.request_store()
+        return
+    from hubserver import HubServer
+
+    from leaderboard.hub_store import HubStore
+
+    with HubServer(tokens={"hf_host_token"}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_TOKEN", "hf_host_token")
+        import huggingface_hub.constants  # read at import: the loopback Hub speaks LFS, not Xet
+
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        yield tmp_path, small_dataset, manifest, HubStore("hf://datasets/host/requests", create=True)
 
 
 def _submit(env, path, contact="a@x.org", **kw):
@@ -266,6 +281,8 @@ def test_duplicate_submission_by_content(env):
 
 def test_rate_limit_per_submitter(env):
     tmp, hidden, manifest, store = env
+    if not isinstance(store, LocalStore):
+        pytest.skip("on the Hub the limit keys on the token's identity: tests/test_leaderboard_hub.py")
     t0 = now_utc()
     for k in range(2):
         _submit(env, write_zip(noisy(hidden, seed=10 + k), tmp / f"r{k}.zip"), contact="A@x.org", at=t0)

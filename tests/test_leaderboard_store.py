@@ -118,8 +118,8 @@ def test_keys_cannot_escape_the_store(tmp_path):
     assert check_key("payloads/2026-abc/predictions.zip")
     (store.root / "odd name.json").write_text("{}")  # put there by hand: never listed, so never acted on
     assert store.list() == []
-    with pytest.raises(StoreError, match="not implemented"):
-        open_store("hf://datasets/facebench/requests")
+    with pytest.raises(StoreError, match="a Hub store is hf://datasets/ORG/NAME"):
+        open_store("hf://models/facebench/requests")
 
 
 def _host_worker(host_root: str, queue) -> None:
