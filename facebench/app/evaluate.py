@@ -2,11 +2,13 @@
 and score them; a rerun with the same weights and the same dataset revision scores the cache.
 
 The cache is ``<report>/predictions/`` ({id}.png in the model's label order) with ``cache.json`` naming what
-made it: the weights' sha256, the dataset's revision and the split. Anything else there is not trusted.
+made it: the weights' sha256, the model config's sha256 (preprocessing, label names), the dataset's revision
+and the split. Anything else there is not trusted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,8 +25,9 @@ def cached_parser(parser, dataset: FacebenchDataset, split: str, report: Path, e
     from baselines.predict import predict_dataset
 
     weights_sha = (parser.config.get("weights") or {}).get("sha256")
-    key = {"model_sha256": weights_sha, "dataset_revision": dataset.revision, "split": split,
-           "labels": list(parser.labels.names)}
+    config = json.dumps(parser.config, sort_keys=True, default=str).encode()  # preprocessing, id2label, source
+    key = {"model_sha256": weights_sha, "config_sha256": hashlib.sha256(config).hexdigest(),
+           "dataset_revision": dataset.revision, "split": split, "labels": list(parser.labels.names)}
     cache = report / CACHE
     marker = cache / "cache.json"
     if key["model_sha256"] and marker.exists() and json.loads(marker.read_text()) == key:
