@@ -187,3 +187,21 @@ def test_the_rate_limit_keys_on_the_hub_identity_not_the_contact(hub, host, tmp_
     bob = machine(hub, tmp_path / "bob", "hf_user1_token")
     _ok(cli(bob, "submit", str(tmp_path / "a2.zip"), "--name", "b", "--contact", "alias0@x.org",
             "--training-data", "d", "--requests", REQUESTS))
+
+
+def test_a_bad_record_in_the_repo_fails_alone_and_a_mistyped_repo_is_an_error(hub, host, tmp_path, small_dataset,
+                                                                              monkeypatch):
+    host_env, lb = host
+    store = _hub_store(hub, monkeypatch, "hf_mallory_token", REQUESTS)
+    store.write("requests/broken.json", b'{"id": "broken", "status": "RUNNING", "started_at": "garbage"}')
+    alice = machine(hub, tmp_path / "alice", "hf_user0_token")
+    _ok(cli(alice, "submit", str(write_zip(noisy(small_dataset, 5), tmp_path / "a.zip")), "--name", "alice",
+            "--contact", "a", "--training-data", "d", "--requests", REQUESTS))
+    _ok(cli(host_env, "leaderboard", "process", "--host", str(lb)))
+    from leaderboard.submissions import all_requests
+
+    done = {r.id: r for r in all_requests(_hub_store(hub, monkeypatch, HOST, REQUESTS))}
+    assert done["broken"].status == "FAILED" and done["broken"].error_kind == "MalformedRecord"
+    assert [r.status for r in done.values() if r.name == "alice"] == ["FINISHED"]
+    r = cli(alice, "leaderboard", "status", "--requests", "hf://datasets/host/requets")
+    assert r.returncode == 2 and "cannot open the Hub store" in r.stderr and len(r.stderr.strip().splitlines()) == 1
