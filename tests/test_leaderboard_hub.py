@@ -171,6 +171,10 @@ def test_concurrent_submitters_none_lost_none_duplicated(n, hub, host, tmp_path,
         assert titles.count(f"{r.id}: PENDING -> RUNNING") == 1
         assert titles.count(f"{r.id}: RUNNING -> {r.status}") == 1
     assert len(titles) == 1 + 1 + 3 * n  # the repo's creation, the published manifest, 3 per request
+    posts = sum(1 for _, m, p in hub.state.requests if m == "POST" and "/requests/commit/" in p)
+    print(f"{n} concurrent submitters: {posts} commit requests for {len(titles) - 1} commits "
+          f"({posts - len(titles) + 1} refused as stale and retried)")
+    assert posts >= len(titles) - 1
     results = _hub_store(hub, monkeypatch, HOST, RESULTS)
     assert len(results.list("results")) == sum(r.status == "FINISHED" for r in reqs)
 
