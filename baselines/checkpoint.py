@@ -6,6 +6,9 @@ The JSON records the architecture, width, label names, input size, normalisation
 and metrics, and the sha256 of the weights file; loading hashes the exact bytes it parses, so a
 tampered or truncated file is refused. Pickle-based files (.pt/.pth/.ckpt/...) are refused without
 being opened by torch.
+
+Same tensors and config, same bytes: the safetensors library writes its metadata map in hash order, which
+differed between two identical runs, so ``safetensors_bytes`` rewrites the header with sorted metadata keys.
 """
 
 from __future__ import annotations
@@ -105,6 +108,44 @@ def save_checkpoint(
     return save_state(path, model.state_dict(), config, dtype)
 
 
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """``safetensors.torch.save`` with a canonical header: metadata keys sorted, compact JSON, space-padded
+    to 8 bytes as the format asks. Tensor entries and data are left as the library laid them out (sorted by
+    dtype and name, so already deterministic)."""
+    data = save_safetensors(tensors, metadata=metadata)
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + n :]
+
+
+def checkpoint_bytes(
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    weights_name: str = "model.safetensors",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[bytes, str]:
+    """(weights file bytes, config.json text) of a checkpoint, for a writer that places them itself (training
+    writes them together with its own state into one folder that is swapped in whole)."""
+    tensors = {
+        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().clone()
+        for k, v in state.items()
+    }
+    data = safetensors_bytes(tensors, {"format": FORMAT, "architecture": str(config.get("architecture"))})
+    cfg = dict(config)
+    cfg["format"] = FORMAT
+    cfg["weights"] = {
+        "file": weights_name,
+        "sha256": sha256(data),
+        "dtype": str(dtype).removeprefix("torch."),
+        "bytes": len(data),
+    }
+    return data, json_dumps_strict(cfg, indent=1, sort_keys=False) + "\n"  # NaN metrics -> null
+
+
 def save_state(
     path: str | Path,
     state: dict[str, torch.Tensor],
@@ -118,23 +159,9 @@ def save_state(
         if p.suffix == ".safetensors"
         else (p / "model.safetensors", p / "config.json")
     )
-    tensors = {
-        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().clone()
-        for k, v in state.items()
-    }
-    data = save_safetensors(
-        tensors, metadata={"format": FORMAT, "architecture": str(config.get("architecture"))}
-    )
-    cfg = dict(config)
-    cfg["format"] = FORMAT
-    cfg["weights"] = {
-        "file": weights.name,
-        "sha256": sha256(data),
-        "dtype": str(dtype).removeprefix("torch."),
-        "bytes": len(data),
-    }
+    data, text = checkpoint_bytes(state, config, weights.name, dtype)
     atomic_write(weights, data)
-    atomic_write(config_path, json_dumps_strict(cfg, indent=1, sort_keys=False) + "\n")  # NaN metrics -> null
+    atomic_write(config_path, text)
     return p
 
 

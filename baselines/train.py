@@ -8,13 +8,22 @@ horizontal flips with left/right label swap.
 Reproducible and resumable: every random draw comes from a generator seeded by (seed, step), so
 the batch order and augmentation of step k never depend on how the run got there. The output
 folder is itself a checkpoint (``model.safetensors`` + ``config.json``) plus ``train_state.*``
-(optimizer state and step), all written atomically; rerunning the same command resumes.
+(optimizer state and step); rerunning the same command resumes.
+
+Crash-safe: the four files are one unit. Each save writes a whole new folder beside the run
+(``.<name>.tmp-*``), fsyncs it and swaps it with the run folder in one step (``replace_dir``), so
+``kill -9`` at any instant leaves the previous save or the new one, never a mix of the two; the next
+run removes what a killed one left (``recover_dir``). Because the folder is replaced whole, training
+refuses an ``--out`` that holds anything else. Same seed and config, same ``model.safetensors`` bytes
+(``config.json`` records no clock time either, but it does record the command, ``--out`` included).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,10 +34,9 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from baselines.augment import AugmentConfig, augment
-from baselines.checkpoint import load_state, load_weights, read_config, save_checkpoint, sha256
+from baselines.checkpoint import checkpoint_bytes, load_state, load_weights, read_config, safetensors_bytes, sha256
 from baselines.data import PoseFilter, SplitTensors, load_split
 from baselines.loss import ohem_cross_entropy
 from baselines.models import build_model, model_memory_format, model_spec
@@ -37,13 +45,15 @@ from baselines.schedule import learning_rate, make_optimizer, set_learning_rate
 from baselines.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from facebench.dataset import FacebenchDataset
 from facebench.errors import CheckpointError, InvalidConfig
-from facebench.files import atomic_write, json_dumps_strict
+from facebench.files import fsync_path, fsync_tree, json_dumps_strict, recover_dir, replace_dir, temp_dir
 from facebench.labels import FACEBENCH
 from facebench.metrics import Evaluation
 from facebench.pose import pose_bin
 
 # Settings that must not change when a run is resumed (the rest, e.g. steps, may).
 FROZEN = ("model", "size", "batch_size", "width", "seed", "train_split", "max_yaw", "max_pitch", "init")
+# A run folder holds exactly these; every save replaces all four at once.
+RUN_FILES = ("model.safetensors", "config.json", "train_state.safetensors", "train_state.json")
 
 
 @dataclass
@@ -218,19 +228,46 @@ def _checkpoint_config(
 
 
 def _save(out: Path, model, opt, cfg: TrainConfig, ds, revision, step: int, metrics, history) -> None:
-    """Optimizer state, then weights + config, then train_state.json (which commits the step)."""
-    state_bytes = save_safetensors(_optimizer_tensors(opt))
-    atomic_write(out / "train_state.safetensors", state_bytes)
-    save_checkpoint(out, model, _checkpoint_config(cfg, ds, revision, step, metrics))
-    weights_sha = json.loads((out / "config.json").read_text())["weights"]["sha256"]
+    """Weights, config, optimizer state and record, written whole into a new folder and swapped in.
+
+    The record (train_state.json) holds the sha256 of the weights and of the optimizer state, so a resume
+    can still tell a hand-edited folder from the one this wrote."""
+    weights, config_text = checkpoint_bytes(model.state_dict(), _checkpoint_config(cfg, ds, revision, step, metrics))
+    state_bytes = safetensors_bytes(_optimizer_tensors(opt))
     record = {
         "step": step,
-        "weights_sha256": weights_sha,
+        "weights_sha256": sha256(weights),
         "state_sha256": sha256(state_bytes),
         "config": {**asdict(cfg), "augment": asdict(cfg.augment)},
         "history": history,
     }
-    atomic_write(out / "train_state.json", json_dumps_strict(record, indent=1) + "\n")
+    files = dict(zip(RUN_FILES, (weights, config_text.encode(), state_bytes,
+                                 (json_dumps_strict(record, indent=1) + "\n").encode()), strict=True))
+    _check_run_folder(out)  # files added during the run would go with the old folder
+    tmp = temp_dir(out.parent, f".{out.name}.tmp-")
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        fsync_tree(tmp)  # whole on disk before it is swapped in (a power cut, not only a kill)
+        replace_dir(tmp, out)
+        fsync_path(out.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _check_run_folder(out: Path) -> None:
+    """``out`` is absent, empty, or a run folder: anything else would be thrown away by the next save."""
+    if out.exists() and not out.is_dir():
+        raise InvalidConfig("--out is a file, not a folder", out, hint="choose a new --out")
+    other = sorted(set(os.listdir(out)) - set(RUN_FILES)) if out.is_dir() else []
+    if other:
+        raise InvalidConfig(
+            f"--out holds files that are not a training run's ({', '.join(other[:3])}); each save replaces the "
+            "folder whole", out, hint="choose a new --out, or move those files elsewhere")
+    if out.is_dir() and os.listdir(out) and not (out / "train_state.json").exists():
+        raise InvalidConfig("--out holds a checkpoint without train_state.json (not a resumable run)", out,
+                            hint="choose a new --out; fine-tune from a checkpoint with --init")
 
 
 def _resume(out: Path, cfg: TrainConfig, model, opt) -> tuple[int, list[dict[str, Any]]]:
@@ -244,10 +281,12 @@ def _resume(out: Path, cfg: TrainConfig, model, opt) -> tuple[int, list[dict[str
         )
     state, config = load_state(out)
     if config["weights"]["sha256"] != record["weights_sha256"]:
-        raise CheckpointError("weights and train_state.json disagree (interrupted while saving?)", out)
+        raise CheckpointError("weights and train_state.json disagree (was the folder edited?)", out,
+                              hint="use a new --out")
     state_bytes = (out / "train_state.safetensors").read_bytes()
     if sha256(state_bytes) != record["state_sha256"]:
-        raise CheckpointError("train_state.safetensors does not match train_state.json", out)
+        raise CheckpointError("train_state.safetensors does not match train_state.json (was the folder edited?)", out,
+                              hint="use a new --out")
     load_weights(model, state, out)
     _load_optimizer(opt, load_safetensors(state_bytes))
     return int(record["step"]), list(record["history"])
@@ -259,6 +298,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     console = Console(quiet=cfg.quiet, stderr=True)
     model_spec(cfg.model)  # an unknown name is reported before any data is read
+    out = Path(cfg.out)
+    recover_dir(out)  # what a killed save left: its temporary folder (or, without an atomic swap, the old run)
+    _check_run_folder(out)
     ds = FacebenchDataset(cfg.data)
     revision = ds.revision
     pose = PoseFilter(cfg.max_yaw, cfg.max_pitch)
@@ -283,7 +325,6 @@ def train(cfg: TrainConfig) -> TrainResult:
         load_weights(model, state, cfg.init)
     opt = make_optimizer(model, spec.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.head_lr_mult)
 
-    out = Path(cfg.out)
     step, history = 0, []
     if (out / "train_state.json").exists():
         step, history = _resume(out, cfg, model, opt)

@@ -12,16 +12,26 @@ Elsewhere it falls back to ``os.umask``, which can only be read by setting it: i
 (not 0) for the instant before it is restored, so a file another thread creates in that instant is
 private rather than world-writable.
 
+Folders: ``replace_dir`` swaps a finished temporary folder with the old one in one step where Linux can
+(``renameat2(RENAME_EXCHANGE)``), so the folder exists, old or new, at every instant, even across
+``kill -9``. Elsewhere it takes two renames, and ``recover_dir`` puts the old folder back after a kill
+between them. ``fsync_tree``/``fsync_path`` make a folder durable before it is swapped in (a kill needs no
+fsync, a power cut does).
+
 JSON: ``json_dumps_strict`` writes NaN/±inf as ``null`` (strict parsers reject bare ``NaN``).
 In metrics files a ``null`` score means a class in neither truth nor prediction (NaN by convention).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,13 +100,47 @@ def temp_dir(parent: str | Path, prefix: str = ".tmp-") -> Path:
     return tmp
 
 
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn
+
+
+def exchange(a: str | Path, b: str | Path) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``).
+
+    Returns False, having changed nothing, where the OS, libc or filesystem cannot (then use two renames)."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
 def replace_dir(tmp: str | Path, out: str | Path) -> Path:
     """Move a finished temporary folder into place; an existing ``out`` is swapped out, then removed.
 
-    Readers see either the old folder or the new one, never a mix (one rename each way).
-    """
+    Readers see either the old folder or the new one, never a mix. Where ``exchange`` works the swap is one
+    step and ``out`` never disappears; elsewhere ``out`` is missing between two renames, and ``recover_dir``
+    undoes a kill there. A kill after the swap leaves the old folder under a hidden temporary name, which
+    ``recover_dir`` removes."""
     tmp, out = Path(tmp), Path(out)
-    if out.exists():
+    if out.exists() and exchange(tmp, out):
+        shutil.rmtree(tmp)  # now the old folder
+    elif out.exists():
         trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
         out.rename(trash / out.name)
         tmp.rename(out)
@@ -104,6 +148,48 @@ def replace_dir(tmp: str | Path, out: str | Path) -> Path:
     else:
         tmp.rename(out)
     return out
+
+
+def recover_dir(out: str | Path, prefix: str | None = None) -> list[Path]:
+    """Clean up after a writer of ``out`` that was killed; call it before writing ``out`` again.
+
+    If ``out`` is missing but ``replace_dir`` had swapped it out (two-rename path, killed between the
+    renames), the old folder is put back. Then every hidden sibling a killed writer left is removed:
+    temporaries (``prefix``, default ``.{name}.tmp-``, the one ``temp_dir`` callers use) and swapped-out
+    folders (``.{name}.old-``). Returns the removed paths. Not for a folder another process is writing now."""
+    out = Path(out)
+    prefix = prefix or f".{out.name}.tmp-"
+    if not out.parent.is_dir():
+        return []
+    olds = sorted(p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.old-"))
+    if not out.exists() and not out.is_symlink():
+        for old in olds:
+            if (old / out.name).exists():
+                (old / out.name).rename(out)
+                break
+    removed = []
+    for p in sorted(out.parent.iterdir()):
+        if p.name.startswith((prefix, f".{out.name}.old-")) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+            removed.append(p)
+    return removed
+
+
+def fsync_path(path: str | Path) -> None:
+    """fsync one file or folder (a folder's fsync makes the names in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: str | Path) -> None:
+    """fsync every file and folder under ``root`` (files first, then folders bottom-up, ``root`` last)."""
+    for folder, _, files in os.walk(root, topdown=False):
+        for name in files:
+            fsync_path(os.path.join(folder, name))
+        fsync_path(folder)
 
 
 def ensure_writable_folder(path: str | Path) -> Path:
@@ -144,6 +230,6 @@ def json_dumps_strict(obj: Any, default: Callable[[Any], Any] | None = None, **k
 
 
 __all__ = [
-    "atomic_path", "atomic_write", "current_umask", "ensure_writable_folder", "json_dumps_strict", "nan_to_none",
-    "replace_dir", "temp_dir",
+    "atomic_path", "atomic_write", "current_umask", "ensure_writable_folder", "exchange", "fsync_path", "fsync_tree",
+    "json_dumps_strict", "nan_to_none", "recover_dir", "replace_dir", "temp_dir",
 ]  # fmt: skip

@@ -211,3 +211,79 @@ def test_an_unusable_parser_stops_before_any_work(tmp_path):
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert r.returncode == 2 and len(lines) == 1, (spec, r.stderr[-1500:])
         assert not (tmp_path / "o").exists() and not (tmp_path / ".o.work").exists()
+
+
+def _report_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _kill_in_report_stage(caps, masks, out: Path, kills: int, seed: int) -> dict[str, int]:
+    """Rerun generate (subjects are skipped, so it goes straight to assembly and the report) and SIGKILL it
+    a random 0-2 s after the report's temporary folder appears (the report stage takes ~2 s here). Every
+    other time the previous report is deleted first, so both "old report stays whole" and "no report, never
+    part of one" are checked. Returns counts for the report."""
+    import random
+    import signal
+    import time
+
+    report = out.parent / f"{out.name}-quality"
+    reference = _report_files(report)
+    assert "report.md" in reference and len(reference) >= 6, sorted(reference)
+    rng = random.Random(seed)
+    cmd = [sys.executable, "-m", "facebench", "generate", str(caps), "--masks", str(masks), "--out", str(out),
+           *SMALL]
+    stats = {"kills": 0, "mid_report": 0, "absent": 0}
+    while stats["kills"] < kills:
+        fresh = stats["kills"] % 2 == 0
+        if fresh:
+            shutil.rmtree(report, ignore_errors=True)
+        elif not report.exists():  # the previous kill prevented the first write: put the old report back
+            report.mkdir()
+            for name, data in reference.items():
+                (report / name).write_bytes(data)
+        before = {p.name for p in out.parent.iterdir()}
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while proc.poll() is None and not any(p.name.startswith(".data-quality.tmp-") and p.name not in before
+                                                  for p in out.parent.iterdir()):
+                time.sleep(0.001)
+            deadline = time.monotonic() + rng.uniform(0.0, 2.0)
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.002)
+            assert proc.poll() is None, "generate finished before it could be killed"
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+        stats["kills"] += 1
+        stats["mid_report"] += any(p.name.startswith(".data-quality.tmp-") and p.name not in before
+                                   for p in out.parent.iterdir())
+        if report.exists():
+            assert not fresh, "a killed first write left a report folder"
+            assert _report_files(report) == reference  # the old report, whole
+        else:
+            assert fresh, "the old report disappeared"
+            stats["absent"] += 1
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _report_files(report) == reference  # the rerun writes the same report, whole
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".data-quality.")]
+    return stats
+
+
+def _report_kill_test(captures, tmp_path, kills: int, seed: int) -> None:
+    caps, masks = captures
+    out = tmp_path / "data"
+    assert _gen(caps, masks, out).returncode == 0
+    stats = _kill_in_report_stage(caps, masks, out, kills, seed)
+    assert stats["mid_report"] == kills, stats  # every kill landed while the report was being written
+    print(f"\n{stats}")
+
+
+def test_a_kill_while_the_quality_report_is_written_leaves_it_whole_or_absent(captures, tmp_path):
+    _report_kill_test(captures, tmp_path, kills=4, seed=0)
+
+
+@pytest.mark.slow
+def test_twelve_kills_while_the_quality_report_is_written(captures, tmp_path):
+    _report_kill_test(captures, tmp_path, kills=12, seed=1)

@@ -1,13 +1,19 @@
-"""The refinement's own report: initial parser vs refined labels against ground truth, by pose bin and region."""
+"""The refinement's own report: initial parser vs refined labels against ground truth, by pose bin and region.
+
+The report folder appears whole or not at all: it is written into a hidden sibling (``.<name>.tmp-*``) and
+swapped into place (``replace_dir``), so a kill while its figures are drawn leaves the previous report (or
+none) and a temporary folder that the next write removes.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from facebench.files import atomic_write, json_dumps_strict
+from facebench.files import atomic_write, json_dumps_strict, recover_dir, replace_dir, temp_dir
 from facebench.labels import FACEBENCH
 from facebench.metrics import CONVENTION, Evaluation, iou_f1, summary
 from facebench.pose import POSE_BIN_NAMES
@@ -82,8 +88,23 @@ def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Pa
     """quality.json, CSVs, figures and report.md; returns the headline numbers (empty without ground truth).
 
     With ground truth (synthetic captures): initial vs refined scored against it. Without: it says so, and
-    shows what can be seen and measured anyway (overlays, agreement with the parser on the input views)."""
-    out.mkdir(parents=True, exist_ok=True)
+    shows what can be seen and measured anyway (overlays, agreement with the parser on the input views).
+    ``out`` is replaced whole (see the module docstring)."""
+    out = Path(out)
+    recover_dir(out)  # a killed earlier write's temporary folder
+    tmp = temp_dir(out.parent, f".{out.name}.tmp-")
+    try:
+        head = _write_report(q, examples, tmp, title, notes, inputs, new_views)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return head
+
+
+def _write_report(q: dict[str, Evaluation], examples: list[dict], out: Path, title: str, notes, inputs,
+                  new_views) -> dict:
+    """Every file of the report into ``out`` (a fresh folder); returns the headline numbers."""
     by_bin, by_region = before_after_tables(q)
     agree = agreement_table(q)
     head = headline(by_bin, q)
