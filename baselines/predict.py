@@ -105,22 +105,25 @@ def load_parser(spec: str, batch_size: int = 8, precision: str = "fp32") -> Torc
 
 
 def predict_dataset(parser: TorchParser, data: str | Path, split: str, out: str | Path, quiet: bool = False) -> int:
-    """Write ``{id}.png`` label maps for every sample of ``split``; returns how many."""
+    """Write ``{id}.png`` label maps for every sample of ``split``; returns how many.
+
+    Every id is checked (``FacebenchDataset.metadata``) before one becomes a file name, and the masks are
+    written to a staging folder moved into ``out`` at the end: a damaged sample met halfway leaves ``out``
+    as it was."""
     from facebench.dataset import FacebenchDataset
+    from facebench.outputs import staged_folder
 
     ds = FacebenchDataset(data)
     n = len(ds.metadata(split))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     batch_images: list[np.ndarray] = []
     batch_ids: list[str] = []
 
-    with Progress(disable=quiet, transient=True) as progress:
+    with staged_folder(out) as tmp, Progress(disable=quiet, transient=True) as progress:
         task = progress.add_task(f"predict {split}", total=n)
 
         def flush() -> None:
             for i, mask in zip(batch_ids, parser.predict(batch_images, batch_ids), strict=True):
-                write_png(out / f"{i}.png", mask)
+                write_png(tmp / f"{i}.png", mask)
             progress.advance(task, len(batch_ids))
             batch_images.clear()
             batch_ids.clear()
@@ -140,31 +143,29 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 def predict_folder(parser: TorchParser, photos: str | Path, out: str | Path, overlays: bool = True,
                    quiet: bool = False) -> int:
     """Parse every JPEG/PNG in ``photos``: ``{stem}.png`` label maps in ``out`` and, with ``overlays``,
-    ``out/overlays/{stem}.png`` (photo | labels over it, with a legend). Returns how many."""
-    from PIL import Image, UnidentifiedImageError
-
+    ``out/overlays/{stem}.png`` (photo | labels over it, with a legend). Returns how many. Written to a staging
+    folder moved into ``out`` at the end, so an unreadable photo met halfway leaves ``out`` as it was."""
     from facebench.errors import InvalidConfig, require_exists
+    from facebench.imageio import read_image
+    from facebench.outputs import staged_folder
 
     photos = require_exists(Path(photos), "photo folder")
+    if not photos.is_dir():
+        raise InvalidConfig("is not a folder of photos", photos)
     files = sorted(p for p in photos.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
     if not files:
         raise InvalidConfig("no .jpg, .jpeg or .png images here", photos)
-    out = Path(out)
-    with Progress(disable=quiet, transient=True) as progress:
+    with staged_folder(out) as tmp, Progress(disable=quiet, transient=True) as progress:
         task = progress.add_task("predict photos", total=len(files))
         for path in files:
-            try:
-                with Image.open(path) as im:
-                    image = np.asarray(im.convert("RGB"))
-            except (UnidentifiedImageError, OSError) as e:
-                raise InvalidConfig(f"not a readable image ({type(e).__name__}: {e})", path) from None
+            image = read_image(path)
             mask = parser.predict([image], [path.stem])[0]
-            write_png(out / f"{path.stem}.png", mask)
+            write_png(tmp / f"{path.stem}.png", mask)
             if overlays:
                 from facebench.figures import overlay_with_legend
 
-                (out / "overlays").mkdir(parents=True, exist_ok=True)
-                overlay_with_legend(image, mask, parser.labels, out / "overlays" / f"{path.stem}.png", path.name)
+                (tmp / "overlays").mkdir(parents=True, exist_ok=True)
+                overlay_with_legend(image, mask, parser.labels, tmp / "overlays" / f"{path.stem}.png", path.name)
             progress.advance(task)
     return len(files)
 

@@ -15,6 +15,7 @@ masks must be PNG, since JPEG silently corrupts label ids.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,9 +28,10 @@ import pyarrow.parquet as pq
 
 from facebench.card import DatasetInfo, render_card
 from facebench.errors import InvalidDataset, InvalidMask, require_exists
-from facebench.files import replace_dir, temp_dir
-from facebench.imageio import PNG_SIGNATURE, decode_png, encode_png
-from facebench.labels import FACEBENCH, LabelSet
+from facebench.files import json_dumps_strict, replace_dir, temp_dir
+from facebench.imageio import decode_png, encode_png
+from facebench.labels import FACEBENCH, LabelSet, read_id2label
+from facebench.names import check_name
 from facebench.pose import POSE_BIN_NAMES, pose_bin
 
 LABEL_SOURCES = ("gt", "initial", "refined")
@@ -84,6 +86,9 @@ SCHEMA = pa.schema([(n, t) for n, t, _ in COLUMNS], metadata={b"huggingface": _f
 
 
 def _row(s: Sample, labels: LabelSet) -> dict[str, Any]:
+    check_sample_id(s.id)
+    if not all(math.isfinite(float(a)) for a in (s.yaw, s.pitch, s.roll)):
+        raise InvalidDataset(f"sample {s.id}: yaw, pitch and roll must be finite, got {s.yaw}, {s.pitch}, {s.roll}")
     if s.image.dtype != np.uint8 or s.image.ndim != 3 or s.image.shape[2] != 3:
         raise InvalidMask(f"sample {s.id}: image must be H×W×3 uint8, got {s.image.dtype} {s.image.shape}")
     labels.validate(s.mask, f"sample {s.id} mask")
@@ -101,7 +106,7 @@ def _row(s: Sample, labels: LabelSet) -> dict[str, Any]:
         "roll": float(s.roll),
         "pose_bin": s.pose_bin,
         "label_source": s.label_source,
-        "provenance": json.dumps(s.provenance, sort_keys=True),
+        "provenance": json_dumps_strict(s.provenance, sort_keys=True),
     }
 
 
@@ -179,7 +184,14 @@ def build_dataset_from_tables(
 
 
 class FacebenchDataset:
-    """Read access to a dataset folder; metadata eagerly, pixels on demand."""
+    """Read access to a dataset folder; metadata eagerly, pixels on demand.
+
+    Every value is checked as it is read, here and nowhere else, so that ``validate``, ``evaluate``, ``train``
+    and ``predict`` cannot disagree about what a dataset holds: a shard that is not parquet or has the wrong
+    columns, a sample id that is not a plain file name (checked before any path is built from it), a duplicate
+    id, a non-finite pose, provenance that is not a JSON object, an image or mask that does not decode, a mask
+    of another size than its image or with class ids the dataset does not have. Each raises one line naming the
+    shard (and the sample)."""
 
     def __init__(self, root: str | Path):
         self.root = require_exists(root, "dataset")
@@ -188,15 +200,11 @@ class FacebenchDataset:
         id2label = self.root / "id2label.json"
         if not id2label.exists():
             raise InvalidDataset("no id2label.json: not a facebench dataset folder", self.root)
-        try:
-            names = json.loads(id2label.read_text())
-            self.labels = LabelSet(tuple(names[str(i)] for i in range(len(names))), name="dataset")
-        except (json.JSONDecodeError, KeyError):
-            raise InvalidDataset("id2label.json must map '0'..'N-1' to names", id2label) from None
-        if self.labels.names == FACEBENCH.names:
-            self.labels = FACEBENCH
+        self.labels = read_id2label(id2label, InvalidDataset, name="dataset")
         self.shards: dict[str, list[Path]] = {}
         for p in sorted((self.root / "data").glob("*.parquet")):
+            if not p.is_file():
+                raise InvalidDataset("is not a parquet file", p)
             self.shards.setdefault(p.name.split("-")[0], []).append(p)
         if not self.shards:
             raise InvalidDataset("no data/*.parquet shards", self.root)
@@ -226,41 +234,115 @@ class FacebenchDataset:
         return self.shards[split]
 
     def metadata(self, split: str):
-        """pandas DataFrame of every column except the pixels, indexed by row order."""
+        """pandas DataFrame of every column except the pixels, indexed by row order; every row checked."""
         import pandas as pd
 
         frames = []
+        seen: dict[str, str] = {}
         for p in self._split_shards(split):
-            _check_columns(p)
-            frames.append(pq.read_table(p, columns=list(META_COLUMNS)).to_pandas())
+            table = _read_shard(p, META_COLUMNS)
+            for k, r in enumerate(table.to_pylist()):
+                _checked_meta(r, p, k, seen)
+            frames.append(table.to_pandas())
         return pd.concat(frames, ignore_index=True)
 
     def iter_samples(self, split: str, columns: tuple[str, ...] = ("image", "mask")) -> Iterator[Sample]:
-        """Decode samples shard by shard; ``columns`` picks which pixels to decode."""
+        """Decode samples shard by shard; ``columns`` picks which pixels to decode (each decoded one is checked)."""
+        seen: dict[str, str] = {}
         for p in self._split_shards(split):
-            _check_columns(p)
-            table = pq.read_table(p)
-            for r in table.to_pylist():
-                img = decode_png(r["image"]["bytes"], "image", p) if "image" in columns else np.empty((0, 0, 3))
-                mask = (
-                    decode_png(r["mask"]["bytes"], "mask", f"{p} id={r['id']}")
-                    if "mask" in columns
-                    else np.empty((0, 0), np.uint8)
-                )
+            table = _read_shard(p, REQUIRED)
+            for k, r in enumerate(table.to_pylist()):
+                provenance = _checked_meta(r, p, k, seen)
+                where = f"{p} id={r['id']}"
+                img = _pixels(r, "image", where) if "image" in columns else np.empty((0, 0, 3), np.uint8)
+                mask = np.empty((0, 0), np.uint8)
+                if "mask" in columns:
+                    mask = self.labels.validate(_pixels(r, "mask", where), where)
+                    if "image" in columns and img.shape[:2] != mask.shape:
+                        raise InvalidMask(f"image {img.shape[1]}×{img.shape[0]} and mask {mask.shape[1]}×"
+                                          f"{mask.shape[0]} differ in size", where)
                 yield Sample(
                     id=r["id"], image=img, mask=mask, subject=r["subject"], yaw=r["yaw"], pitch=r["pitch"],
-                    roll=r["roll"], label_source=r["label_source"], provenance=json.loads(r["provenance"] or "{}"),
+                    roll=r["roll"], label_source=r["label_source"], provenance=provenance,
                 )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"FacebenchDataset({self.root}, splits={self.splits})"
 
 
-def _check_columns(path: Path) -> None:
-    names = pq.read_schema(path).names
-    missing = [c for c in REQUIRED if c not in names]
+def check_sample_id(value: Any, where: str | Path | None = None) -> str:
+    """``value`` if it is a sample id that is safe as a file name (``facebench.names``), else one line."""
+    return check_name(value, "sample id", where, InvalidDataset)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_shard(path: Path, columns: tuple[str, ...]) -> pa.Table:
+    """``columns`` of one shard, after checking it is parquet holding every column with its type."""
+    try:
+        schema = pq.read_schema(path)
+        _check_schema(schema, path)
+        return pq.read_table(path, columns=list(columns))
+    except (pa.ArrowException, OSError) as e:  # ArrowInvalid, ArrowIOError, IsADirectoryError, ...
+        raise InvalidDataset(f"is not a readable parquet shard ({' '.join(str(e).split())[:160]})", path) from None
+
+
+def _check_schema(schema: pa.Schema, path: Path) -> None:
+    missing = [c for c in REQUIRED if c not in schema.names]
     if missing:
         raise InvalidDataset(f"missing columns {', '.join(missing)}", path)
+    for name, want, _ in COLUMNS:
+        got = schema.field(name).type
+        if not _compatible(got, want):
+            raise InvalidDataset(f"column {name} is {got}, expected {want}", path)
+
+
+def _compatible(got: pa.DataType, want: pa.DataType) -> bool:
+    """Types a reader may meet for a column (large variants, float32 or integer poses), not only ours."""
+    t = pa.types
+    if t.is_struct(want):
+        return (t.is_struct(got) and got.get_field_index("bytes") >= 0
+                and (t.is_binary(got.field("bytes").type) or t.is_large_binary(got.field("bytes").type)))
+    if t.is_string(want):
+        return t.is_string(got) or t.is_large_string(got)
+    return t.is_floating(got) or t.is_integer(got)
+
+
+def _checked_meta(r: dict[str, Any], shard: Path, k: int, seen: dict[str, str]) -> dict[str, Any]:
+    """Check row ``k``'s id (first: it becomes file names), pose, bin, source and provenance; returns the
+    provenance as a dict. ``seen`` maps the split's ids so far to where they were."""
+    i = check_sample_id(r["id"], f"{shard} row {k}")
+    where = f"{shard} id={i}"
+    if i in seen:
+        raise InvalidDataset(f"duplicate id {i} (also in {seen[i]})", shard)
+    seen[i] = f"{shard.name} row {k}"
+    for angle in ("yaw", "pitch", "roll"):
+        v = r[angle]
+        if not isinstance(v, int | float) or not math.isfinite(v):
+            raise InvalidDataset(f"{angle} must be a finite number of degrees, got {v}", where)
+    if not isinstance(r["subject"], str):
+        raise InvalidDataset(f"subject must be a string, got {r['subject']!r}", where)
+    if r["pose_bin"] != pose_bin(r["yaw"]):
+        raise InvalidDataset(f"pose_bin {r['pose_bin']!r} disagrees with yaw {r['yaw']:g} "
+                             f"({pose_bin(r['yaw'])})", where)
+    if r["label_source"] not in LABEL_SOURCES:
+        raise InvalidDataset(f"label_source {r['label_source']!r} is not one of {', '.join(LABEL_SOURCES)}", where)
+    try:
+        provenance = json.loads(r["provenance"] or "{}", parse_constant=_no_constant)
+    except ValueError:
+        raise InvalidDataset("provenance is not JSON", where) from None
+    if not isinstance(provenance, dict):
+        raise InvalidDataset(f"provenance must be a JSON object, got {type(provenance).__name__}", where)
+    return provenance
+
+
+def _pixels(r: dict[str, Any], column: str, where: str) -> np.ndarray:
+    cell = r[column]
+    if not isinstance(cell, dict) or cell.get("bytes") is None:
+        raise (InvalidMask if column == "mask" else InvalidDataset)(f"{column} is missing (null)", where)
+    return decode_png(cell["bytes"], column, where)
 
 
 def load(root: str | Path) -> FacebenchDataset:
@@ -269,32 +351,12 @@ def load(root: str | Path) -> FacebenchDataset:
 
 
 def validate(root: str | Path) -> dict[str, int]:
-    """Check every shard: columns, lossless PNG masks with legal ids, image/mask sizes, unique ids.
-
-    Returns the number of samples per split, or raises a FacebenchError naming the shard and id.
-    """
+    """Read every split as ``evaluate`` and ``train`` do, with every check of the reader (see
+    ``FacebenchDataset``): what passes here, they can read. Returns the number of samples per split, or raises
+    one line naming the shard and the sample."""
     ds = FacebenchDataset(root)
     counts = {}
     for split in ds.splits:
-        seen: set[str] = set()
-        n = 0
-        for p in ds.shards[split]:
-            _check_columns(p)
-            table = pq.read_table(p, columns=["id", "image", "mask", "pose_bin"])
-            for r in table.to_pylist():
-                where = f"{p.name} id={r['id']}"
-                if r["id"] in seen:
-                    raise InvalidDataset(f"duplicate id {r['id']}", p)
-                seen.add(r["id"])
-                mb = r["mask"]["bytes"] or b""
-                if not mb.startswith(PNG_SIGNATURE):
-                    raise InvalidMask("mask is not PNG (lossy formats corrupt label ids)", where)
-                mask = ds.labels.validate(decode_png(mb, "mask", where), where)
-                img = decode_png(r["image"]["bytes"], "image", where)
-                if img.shape[:2] != mask.shape:
-                    raise InvalidMask(f"image {img.shape[:2]} and mask {mask.shape} sizes differ", where)
-                if r["pose_bin"] not in POSE_BIN_NAMES:
-                    raise InvalidDataset(f"unknown pose_bin {r['pose_bin']!r}", where)
-                n += 1
-        counts[split] = n
+        ds.metadata(split)
+        counts[split] = sum(1 for _ in ds.iter_samples(split))
     return counts

@@ -7,6 +7,7 @@ anything else that escapes is our bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -30,6 +31,10 @@ class InputNotFound(FacebenchError):
 
 class InvalidMask(FacebenchError):
     """A label map has the wrong size, dtype or illegal class values."""
+
+
+class InvalidImage(FacebenchError):
+    """An image file (or image bytes in a dataset) cannot be decoded."""
 
 
 class InvalidDataset(FacebenchError):
@@ -71,5 +76,14 @@ def run_with_one_line_errors(app) -> None:
     try:
         app()
     except FacebenchError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         sys.exit(e.exit_code)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break (those ``str.splitlines`` knows) shown as an escape: a message quotes user
+    data (a file name, a sample id) that may hold one, and the promise is one line."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")

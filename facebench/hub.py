@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from facebench.dataset import FacebenchDataset
+from facebench.dataset import FacebenchDataset, validate
 from facebench.errors import FacebenchError, InvalidConfig, InvalidDataset
 from facebench.files import replace_dir, temp_dir
 
@@ -99,8 +99,12 @@ def publish(
     """Push ``dataset_dir`` to ``repo_id`` in one commit; returns the commit sha (the old one if unchanged)."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    ds = FacebenchDataset(dataset_dir)  # refuses folders that are not datasets
     HubRef.parse(repo_id)
+    try:
+        validate(dataset_dir)  # every shard, id, pose and pixel, as evaluate and train will read them
+    except FacebenchError as e:
+        raise type(e)(f"not published: {e}", hint="fix the dataset; `facebench validate` checks it") from None
+    ds = FacebenchDataset(dataset_dir)
     _require_license(ds.root / "README.md")
     tok = _token(token)
     api = _api(tok, endpoint)

@@ -194,8 +194,6 @@ ORDERS: dict[str, LabelSet] = {**LABEL_SETS, "bisenet": FACEBENCH, "helen": LAPA
 
 def label_order(spec: str) -> LabelSet:
     """A declared label order: a known name (``ORDERS``) or an ``id2label.json`` ({"0": "background", ...})."""
-    import json
-
     from facebench.errors import InvalidConfig
 
     if spec.lower() in ORDERS:
@@ -204,17 +202,45 @@ def label_order(spec: str) -> LabelSet:
     if not path.is_file():
         raise InvalidConfig(f"unknown label order {spec!r}",
                             hint=f"use one of {', '.join(sorted(ORDERS))} or a path to an id2label.json")
-    try:
-        doc = json.loads(path.read_text())
-        ids = sorted((int(k), str(v)) for k, v in doc.items())
-    except (ValueError, AttributeError, json.JSONDecodeError):
-        raise InvalidConfig('not an id2label.json ({"0": "background", "1": "skin", ...})', path) from None
-    if [i for i, _ in ids] != list(range(len(ids))):
-        raise InvalidConfig("id2label ids must be 0..N-1 without gaps", path)
-    unknown = [n for _, n in ids if canonical_name(n) not in FACEBENCH_CLASSES]
+    labels = read_id2label(path, InvalidConfig)
+    unknown = [n for n in labels.names if canonical_name(n) not in FACEBENCH_CLASSES]
     if unknown:
         raise InvalidConfig(f"classes facebench does not know: {', '.join(unknown[:5])}", path,
                             hint="rename them to facebench's names (labels.py) or their known aliases")
-    return LabelSet(tuple(n for _, n in ids), name=path.stem)
+    return labels
+
+
+ID2LABEL_FORM = '{"0": "background", "1": "skin", ...}'
+
+
+def read_id2label(path: str | Path, error: type[Exception] | None = None, name: str | None = None) -> LabelSet:
+    """An ``id2label.json`` as a LabelSet (``name``, default the file's stem; FACEBENCH for facebench's order): ids
+    0..N-1 without gaps, distinct non-empty names, 1 <= N <= 255. The one reader of this format (datasets,
+    ``--labels``); anything else raises ``error`` (a FacebenchError class) in one line naming the file."""
+    import json
+
+    from facebench.errors import InvalidConfig
+
+    error = error or InvalidConfig
+    path = Path(path)
+
+    def no_constant(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant)
+    except (OSError, ValueError):  # unreadable, a folder, not UTF-8, not JSON
+        raise error(f"not a readable id2label.json (JSON {ID2LABEL_FORM})", path) from None
+    if not isinstance(doc, dict) or not doc:
+        raise error(f"not an id2label.json: it must be a JSON object {ID2LABEL_FORM}", path)
+    if len(doc) > IGNORE or set(doc) != {str(i) for i in range(len(doc))}:
+        raise error(f"id2label ids must be 0..N-1 without gaps, N <= {IGNORE} (got {len(doc)} keys)", path)
+    names = tuple(doc[str(i)] for i in range(len(doc)))
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise error(f"class names must be non-empty strings ({ID2LABEL_FORM})", path)
+    if len({canonical_name(n) for n in names}) != len(names):
+        raise error("class names must be distinct", path)
+    return FACEBENCH if names == FACEBENCH.names else LabelSet(names, name=name or path.stem)
+
 
 FOREGROUND: tuple[int, ...] = tuple(range(1, len(FACEBENCH_CLASSES)))
