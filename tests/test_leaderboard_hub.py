@@ -66,6 +66,18 @@ def _hub_store(hub, monkeypatch, token: str, location: str):
     return HubStore(location)
 
 
+def _alice_then_host(hub, host, tmp_path, small_dataset, monkeypatch) -> list:
+    """alice submits one honest request, the host processes the queue; every request as the host left it."""
+    from leaderboard.submissions import all_requests
+
+    host_env, lb = host
+    alice = machine(hub, tmp_path / "alice", "hf_user0_token")
+    _ok(cli(alice, "submit", str(write_zip(noisy(small_dataset, 4), tmp_path / "a.zip")), "--name", "alice",
+            "--contact", "a", "--training-data", "d", "--requests", REQUESTS))
+    _ok(cli(host_env, "leaderboard", "process", "--host", str(lb)))
+    return all_requests(_hub_store(hub, monkeypatch, HOST, REQUESTS))
+
+
 def test_two_machines_submit_and_host_through_the_hub(hub, host, tmp_path, small_dataset, monkeypatch):
     host_env, lb = host
     alice = machine(hub, tmp_path / "alice", "hf_user0_token")
@@ -101,7 +113,6 @@ def test_two_machines_submit_and_host_through_the_hub(hub, host, tmp_path, small
 
 def test_a_record_claiming_another_identity_fails_alone(hub, host, tmp_path, small_dataset, monkeypatch):
     """mallory writes a request naming alice (to spend her rate-limit slots); the Hub says who committed it."""
-    host_env, lb = host
     from leaderboard.submissions import enqueue
     from leaderboard.submit import build_request, manifest_from
 
@@ -111,13 +122,7 @@ def test_a_record_claiming_another_identity_fails_alone(hub, host, tmp_path, sma
                                  "alice", "d")
     req.identity = "user0"
     enqueue(store, req, payload, manifest.limits)
-    alice = machine(hub, tmp_path / "alice", "hf_user0_token")
-    _ok(cli(alice, "submit", str(write_zip(noisy(small_dataset, 4), tmp_path / "a.zip")), "--name", "alice",
-            "--contact", "a", "--training-data", "d", "--requests", REQUESTS))
-    _ok(cli(host_env, "leaderboard", "process", "--host", str(lb)))
-    from leaderboard.submissions import all_requests
-
-    done = {r.name: r for r in all_requests(_hub_store(hub, monkeypatch, HOST, REQUESTS))}
+    done = {r.name: r for r in _alice_then_host(hub, host, tmp_path, small_dataset, monkeypatch)}
     assert done["forged"].status == "FAILED" and done["forged"].error_kind == "IdentityMismatch"
     assert "mallory" in done["forged"].error
     assert done["alice"].status == "FINISHED"
@@ -195,17 +200,10 @@ def test_the_rate_limit_keys_on_the_hub_identity_not_the_contact(hub, host, tmp_
 
 def test_a_bad_record_in_the_repo_fails_alone_and_a_mistyped_repo_is_an_error(hub, host, tmp_path, small_dataset,
                                                                               monkeypatch):
-    host_env, lb = host
     store = _hub_store(hub, monkeypatch, "hf_mallory_token", REQUESTS)
     store.write("requests/broken.json", b'{"id": "broken", "status": "RUNNING", "started_at": "garbage"}')
-    alice = machine(hub, tmp_path / "alice", "hf_user0_token")
-    _ok(cli(alice, "submit", str(write_zip(noisy(small_dataset, 5), tmp_path / "a.zip")), "--name", "alice",
-            "--contact", "a", "--training-data", "d", "--requests", REQUESTS))
-    _ok(cli(host_env, "leaderboard", "process", "--host", str(lb)))
-    from leaderboard.submissions import all_requests
-
-    done = {r.id: r for r in all_requests(_hub_store(hub, monkeypatch, HOST, REQUESTS))}
+    done = {r.id: r for r in _alice_then_host(hub, host, tmp_path, small_dataset, monkeypatch)}
     assert done["broken"].status == "FAILED" and done["broken"].error_kind == "MalformedRecord"
     assert [r.status for r in done.values() if r.name == "alice"] == ["FINISHED"]
-    r = cli(alice, "leaderboard", "status", "--requests", "hf://datasets/host/requets")
+    r = cli(machine(hub, tmp_path / "alice", "hf_user0_token"), "leaderboard", "status", "--requests", "hf://datasets/host/requets")
     assert r.returncode == 2 and "cannot open the Hub store" in r.stderr and len(r.stderr.strip().splitlines()) == 1
