@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,13 @@ def resolve(path: str | Path) -> tuple[Path, Path]:
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The JSON config of a checkpoint (weights not read)."""
+    """The JSON config of a checkpoint (weights not read), with every field a loader uses checked: the config
+    is not covered by the weights' sha256, and an edited ``input_size`` of 100000 once tried to allocate
+    120 GB."""
     _, config_path = resolve(path)
     try:
-        config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        config = json.loads(config_path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, ValueError) as e:  # a folder, not UTF-8, not JSON
         raise CheckpointError(
             f"config is not valid JSON ({e.msg if hasattr(e, 'msg') else e})", config_path
         ) from None
@@ -95,7 +98,39 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key in ("architecture", "width", "labels", "input_size", "normalisation", "weights"):
         if key not in config:
             raise CheckpointError(f"config lacks '{key}'", config_path)
+    _check_fields(config, config_path)
     return config
+
+
+MIN_SIZE, MAX_INPUT_SIZE = 32, 2048  # pixels: a network input side (memory grows with its square)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_fields(config: dict[str, Any], where: Path) -> None:
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    size, width, labels, norm = config["input_size"], config["width"], config["labels"], config["normalisation"]
+    if not isinstance(config["architecture"], str):
+        raise CheckpointError("config 'architecture' must be a name", where)
+    if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_INPUT_SIZE:
+        raise CheckpointError(f"config 'input_size' must be a whole number {MIN_SIZE}..{MAX_INPUT_SIZE}, got "
+                              f"{size!r}", where)
+    if not number(width) or not 0 < width <= 8:
+        raise CheckpointError(f"config 'width' must be a number in (0, 8], got {width!r}", where)
+    names = labels.get("names") if isinstance(labels, dict) else None
+    if (not isinstance(names, list) or not 1 < len(names) <= 255
+            or not all(isinstance(n, str) and n for n in names) or not isinstance(labels.get("name", ""), str)):
+        raise CheckpointError("config 'labels' must be {name, names: 2..255 class names}", where)
+    mean, std = (norm.get("mean"), norm.get("std")) if isinstance(norm, dict) else (None, None)
+    if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 3
+            and all(map(number, mean + std)) and all(v > 0 for v in std)):
+        raise CheckpointError("config 'normalisation' must hold 3 finite 'mean' and 3 positive 'std' values", where)
+    if not isinstance(config["weights"], dict) or not isinstance(config["weights"].get("sha256"), str):
+        raise CheckpointError("config 'weights' must record the weights' sha256", where)
 
 
 def save_checkpoint(

@@ -86,9 +86,14 @@ def predict_command(
     from baselines.parser_spec import open_parser
     from baselines.predict import predict_dataset, predict_folder
     from facebench.errors import InvalidConfig
+    from facebench.outputs import check_output_folder
 
     if (photos is None) == (data is None):
         raise InvalidConfig("give either a folder of photos or --data DATASET (not both)")
+    for option, value in (("--batch-size", batch_size), ("--threads", threads)):
+        if value < 1:
+            raise InvalidConfig(f"{option} must be ≥ 1, got {value}")
+    check_output_folder(out)
     torch.set_num_threads(threads)
     parser = open_parser(checkpoint, labels=labels, batch_size=batch_size, precision=precision)
     if photos is not None:

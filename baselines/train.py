@@ -36,7 +36,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safetensors.torch import load as load_safetensors
 
 from baselines.augment import AugmentConfig, augment
-from baselines.checkpoint import checkpoint_bytes, load_state, load_weights, read_config, safetensors_bytes, sha256
+from baselines.checkpoint import (
+    MAX_INPUT_SIZE,
+    MIN_SIZE,
+    checkpoint_bytes,
+    load_state,
+    load_weights,
+    read_config,
+    safetensors_bytes,
+    sha256,
+)
 from baselines.data import PoseFilter, SplitTensors, load_split
 from baselines.loss import ohem_cross_entropy
 from baselines.models import build_model, model_memory_format, model_spec
@@ -48,6 +57,7 @@ from facebench.errors import CheckpointError, InvalidConfig
 from facebench.files import fsync_path, fsync_tree, json_dumps_strict, recover_dir, replace_dir, temp_dir
 from facebench.labels import FACEBENCH
 from facebench.metrics import Evaluation
+from facebench.outputs import check_output_folder
 from facebench.pose import pose_bin
 
 # Settings that must not change when a run is resumed (the rest, e.g. steps, may).
@@ -180,9 +190,9 @@ def _resolve_defaults(cfg: TrainConfig, n_train: int) -> tuple[TrainConfig, dict
         if cfg.width is not None and cfg.width != init_cfg["width"]:
             raise InvalidConfig(f"--width {cfg.width} differs from the --init checkpoint's {init_cfg['width']}")
         cfg.width = init_cfg["width"]
-        cfg.size = cfg.size or init_cfg["input_size"]
+        cfg.size = cfg.size if cfg.size is not None else init_cfg["input_size"]
     cfg.width = cfg.width or 1.0
-    cfg.size = cfg.size or 256
+    cfg.size = cfg.size if cfg.size is not None else 256  # not `or`: --size 0 is an error, not the default
     cfg.amp = resolve_precision(cfg.amp)
     cfg.lr = cfg.lr if cfg.lr is not None else spec.lr
     cfg.weight_decay = cfg.weight_decay if cfg.weight_decay is not None else spec.weight_decay
@@ -195,6 +205,29 @@ def _resolve_defaults(cfg: TrainConfig, n_train: int) -> tuple[TrainConfig, dict
     cfg.warmup = cfg.warmup if cfg.warmup is not None else min(1000, cfg.steps // 10)
     cfg.val_every = cfg.val_every if cfg.val_every is not None else max(1, cfg.steps // 5)
     return cfg, init_cfg
+
+
+def check_options(cfg: TrainConfig) -> None:
+    """Every option in range, before any data is read: --size 0 once silently meant 256, --size 100000 tried to
+    allocate 120 GB, --save-every 0 divided by zero after the first step."""
+    def bad(option: str, rule: str, value: Any) -> InvalidConfig:
+        return InvalidConfig(f"{option} must be {rule}, got {value}")
+
+    if cfg.amp not in (None, "auto", "bf16", "fp32"):
+        raise bad("--amp", "auto, bf16 or fp32", repr(cfg.amp))
+    if cfg.size is not None and not MIN_SIZE <= cfg.size <= MAX_INPUT_SIZE:
+        raise bad("--size", f"{MIN_SIZE}..{MAX_INPUT_SIZE} pixels", cfg.size)
+    for option, value in (("--steps", cfg.steps), ("--val-every", cfg.val_every), ("--stop-after", cfg.stop_after),
+                          ("--threads", cfg.threads)):
+        if value is not None and value < 1:
+            raise bad(option, "≥ 1", value)
+    for option, value in (("--batch-size", cfg.batch_size), ("--save-every", cfg.save_every)):
+        if value < 1:
+            raise bad(option, "≥ 1", value)
+    for option, value in (("--epochs", cfg.epochs), ("--lr", cfg.lr), ("--width", cfg.width),
+                          ("--max-yaw", cfg.max_yaw), ("--max-pitch", cfg.max_pitch)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise bad(option, "a positive number", value)
 
 
 def _checkpoint_config(
@@ -298,10 +331,14 @@ def train(cfg: TrainConfig) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     console = Console(quiet=cfg.quiet, stderr=True)
     model_spec(cfg.model)  # an unknown name is reported before any data is read
-    out = Path(cfg.out)
+    check_options(cfg)
+    out = check_output_folder(Path(cfg.out))
     recover_dir(out)  # what a killed save left: its temporary folder (or, without an atomic swap, the old run)
     _check_run_folder(out)
     ds = FacebenchDataset(cfg.data)
+    if cfg.val_split and cfg.val_split not in ds.splits:  # once skipped in silence: a run without validation
+        raise InvalidConfig(f"--val-split: the dataset has no split '{cfg.val_split}' (it has: "
+                            f"{', '.join(ds.splits)})", ds.root, hint="pass --val-split '' to train without one")
     revision = ds.revision
     pose = PoseFilter(cfg.max_yaw, cfg.max_pitch)
     with Progress(console=console, transient=True) as p:

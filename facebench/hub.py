@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,24 +59,84 @@ def _api(token: str | None = None, endpoint: str | None = None):
 
 
 def _hub_call(what: str, fn, retries: int = 3, backoff: float = 0.5):
-    """Call ``fn``; retry server errors a few times, then raise one clear line."""
+    """Call ``fn``; retry server errors a few times, then raise one clear line.
+
+    huggingface_hub reports an HTTP failure as ``HfHubHTTPError``, but a failed LFS upload arrives wrapped in a
+    ``RuntimeError`` (from a worker thread) and an unreachable server as an httpx transport error: the cause
+    chain is searched for either, so a persistent HTTP 500 is one line, not a traceback. Anything else is ours."""
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     for attempt in range(retries + 1):
         try:
-            return fn()
-        except RepositoryNotFoundError:
-            raise HubError(f"{what}: repository not found (or private and your token cannot see it)") from None
-        except RevisionNotFoundError:
-            raise HubError(f"{what}: revision not found") from None
-        except HfHubHTTPError as e:
-            status = getattr(e.response, "status_code", None)
-            if status is not None and status >= 500 and attempt < retries:
+            with _quiet_progress():
+                return fn()
+        except Exception as e:  # noqa: BLE001 - narrowed below by the cause chain
+            cause = _cause(e, (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError, *_transport_errors()))
+            if cause is None:
+                raise
+            if isinstance(cause, RepositoryNotFoundError):
+                raise HubError(f"{what}: repository not found (or private and your token cannot see it)") from None
+            if isinstance(cause, RevisionNotFoundError):
+                raise HubError(f"{what}: revision not found") from None
+            status = getattr(getattr(cause, "response", None), "status_code", None)
+            if (status is None or status >= 500) and attempt < retries:
                 time.sleep(backoff * 2**attempt)
                 continue
             if status in (401, 403):
                 raise HubError(f"{what}: not authorised (HTTP {status})", hint="check HF_TOKEN") from None
-            raise HubError(f"{what} failed: HTTP {status}: {str(e).splitlines()[0]}") from None
+            if status is None:
+                raise HubError(f"{what} failed: cannot reach the Hub ({type(cause).__name__}: "
+                               f"{' '.join(str(cause).split())[:160]})", hint="check HF_ENDPOINT and the network"
+                               ) from None
+            raise HubError(f"{what} failed: HTTP {status}: {(str(cause).splitlines() or [''])[0][:200]}") from None
+
+
+def _cause(e: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """``e`` or the first exception of ``kinds`` in its cause/context chain."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, kinds):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level failures of the HTTP clients huggingface_hub may use (httpx2 since 1.x, httpx before)."""
+    import importlib
+
+    found = []
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+@contextmanager
+def _quiet_progress():
+    """No lines from huggingface_hub around ours: its retry warnings ("Retrying in 8s") are silenced (facebench
+    retries and reports in one line itself), and its upload/download bars are shown only on a terminal, where
+    they redraw in place; in a log or a pipe they are lines of noise before a one-line error."""
+    import logging
+    import sys
+
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    hf_log = logging.getLogger("huggingface_hub")
+    level = hf_log.level
+    hide_bars = not sys.stderr.isatty() and not are_progress_bars_disabled()
+    hf_log.setLevel(logging.ERROR)
+    if hide_bars:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        hf_log.setLevel(level)
+        if hide_bars:
+            enable_progress_bars()
 
 
 def _require_license(card: Path) -> None:
@@ -108,18 +169,20 @@ def publish(
     _require_license(ds.root / "README.md")
     tok = _token(token)
     api = _api(tok, endpoint)
-    _hub_call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))
+    _hub_call(f"{repo_id}: create repo",
+              lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))
     branch = revision or "main"
     if branch != "main":
-        _hub_call("create branch",
+        _hub_call(f"{repo_id}: create branch",
                   lambda: api.create_branch(repo_id, repo_type="dataset", branch=branch, exist_ok=True))
     local = sorted(p.relative_to(ds.root).as_posix() for p in ds.root.rglob("*")
                    if p.is_file() and not p.name.startswith("."))
-    remote = _hub_call("list files", lambda: api.list_repo_files(repo_id, repo_type="dataset", revision=branch))
+    remote = _hub_call(f"{repo_id}: list files",
+                       lambda: api.list_repo_files(repo_id, repo_type="dataset", revision=branch))
     ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(ds.root / p)) for p in local]
     ops += [CommitOperationDelete(path_in_repo=p) for p in remote if p not in local and p != ".gitattributes"]
     msg = message or f"Publish facebench dataset ({', '.join(ds.splits)})"
-    info = _hub_call("commit", lambda: api.create_commit(repo_id, operations=ops, commit_message=msg,
+    info = _hub_call(f"{repo_id}: commit", lambda: api.create_commit(repo_id, operations=ops, commit_message=msg,
                                                           repo_type="dataset", revision=branch))
     return info.oid
 

@@ -74,6 +74,9 @@ def open_image(data: bytes | None, what: str = "image", path: str | Path | None 
             img.load()
     except FacebenchError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own, lower-bound check
+        raise error(f"{what} declares more than {Image.MAX_IMAGE_PIXELS} pixels (a decompression bomb?)",
+                    path) from None
     except Exception as e:  # noqa: BLE001 - Pillow's answer to damaged bytes has no common exception type
         raise error(f"not a readable {'PNG mask' if what == 'mask' else what} ({_reason(e)})", path) from None
     return img

@@ -200,7 +200,7 @@ def label_order(spec: str) -> LabelSet:
         return ORDERS[spec.lower()]
     path = Path(spec)
     if not path.is_file():
-        raise InvalidConfig(f"unknown label order {spec!r}",
+        raise InvalidConfig(f"--labels: unknown label order {spec!r}",
                             hint=f"use one of {', '.join(sorted(ORDERS))} or a path to an id2label.json")
     labels = read_id2label(path, InvalidConfig)
     unknown = [n for n in labels.names if canonical_name(n) not in FACEBENCH_CLASSES]

@@ -103,10 +103,19 @@ def init_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Create the host folder (stores, config) and the public manifest with the hidden labels' sha256."""
+    from facebench.errors import InvalidConfig
+    from facebench.outputs import check_output_folder
     from leaderboard.host import init_host
     from leaderboard.limits import Limits
     from leaderboard.scoring import MetricSettings
 
+    for option, value, low in (("--n-boot", n_boot, 0), ("--rate-limit", rate_limit, 1), ("--seed", seed, 0)):
+        if value < low:
+            raise InvalidConfig(f"{option} must be ≥ {low}, got {value}")
+    if not 0 < rate_window_h < 1e6:  # NaN and inf fail too
+        raise InvalidConfig(f"--rate-window-h must be a positive number of hours, got {rate_window_h}")
+    check_output_folder(host, "--host")
+    check_output_folder(public, "--public")
     limits = Limits(rate_limit=rate_limit, rate_window_s=int(rate_window_h * 3600))
     cfg, m = init_host(hidden, host, public, split, limits, public_dataset, MetricSettings(n_boot, seed),
                        requests=requests, results=results)
@@ -147,9 +156,11 @@ def build_command(
     title: Annotated[str, typer.Option(help="Page title.")] = "facebench leaderboard",
 ) -> None:
     """Render the static leaderboard page and a Markdown table from the results store."""
+    from facebench.outputs import check_output_folder
     from leaderboard.host import HostConfig
     from leaderboard.page import build_site
 
+    check_output_folder(out)
     page = build_site(HostConfig.load(host).result_store(), out, title)
     typer.echo(f"page: {page}  table: {out / 'leaderboard.md'}")
 

@@ -91,9 +91,30 @@ class HostConfig:
         if not path.is_file():
             raise InvalidConfig(f"no {HOST_FILE}: not a leaderboard host folder", root,
                                 hint="create one with `facebench leaderboard init`")
-        data = json.loads(path.read_text())
-        data["settings"] = MetricSettings(**data.get("settings", {}))
-        return cls(root=root, **data)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
+            raise InvalidConfig(f"{HOST_FILE} is not readable JSON", path,
+                                hint="recreate it with `facebench leaderboard init`") from None
+        return cls(root=root, **_checked_host(data, path))
+
+
+def _checked_host(data: Any, path: Path) -> dict[str, Any]:
+    """host.json's fields, each of the type ``HostConfig`` declares; anything else is one line naming the file."""
+    types = {"hidden": str, "split": str, "requests": str, "results": str, "manifest": str, "settings": dict,
+             "stale_after_s": int}
+    if not isinstance(data, dict) or "hidden" not in data:
+        raise InvalidConfig(f"{HOST_FILE} must be a JSON object with at least 'hidden'", path)
+    unknown = sorted(set(data) - set(types))
+    wrong = [k for k, t in types.items() if k in data and (not isinstance(data[k], t) or isinstance(data[k], bool))]
+    if unknown or wrong:
+        raise InvalidConfig(f"{HOST_FILE}: {'unknown' if unknown else 'mistyped'} field {(unknown or wrong)[0]!r}",
+                            path)
+    settings = data.get("settings", {})
+    if set(settings) - {"n_boot", "seed"} or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                      for v in settings.values()):
+        raise InvalidConfig(f"{HOST_FILE}: 'settings' must be {{n_boot, seed}}, whole numbers ≥ 0", path)
+    return {**data, "settings": MetricSettings(**settings)}
 
 
 def init_host(hidden: str | Path, host_dir: str | Path, public_dir: str | Path, split: str = "test",
@@ -106,6 +127,7 @@ def init_host(hidden: str | Path, host_dir: str | Path, public_dir: str | Path, 
     hidden = Path(hidden).resolve()
     validate(hidden)
     ds = load(hidden)
+    ds.metadata(split)  # the split exists: checked before anything is created
     host_dir, public_dir = Path(host_dir).resolve(), Path(public_dir).resolve()
     host_dir.mkdir(parents=True, exist_ok=True)
     manifest = build_manifest(ds, split, limits, public_dataset)

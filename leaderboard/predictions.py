@@ -199,6 +199,8 @@ def pack_folder(folder: Path, manifest: Manifest) -> bytes:
                 raise InvalidSubmission("is not a {id}.png mask of a hidden-split image", p)
             if p.stat().st_size > manifest.limits.max_png_bytes(*manifest.sizes[p.stem]):
                 raise InvalidPredictions("mask file is over the size limit for its image", p)
+            data = p.read_bytes()
+            check_mask(p.stem, data, manifest, p)  # here, so that a bad mask is named by its file, not the zip
             info = zipfile.ZipInfo(p.name, date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, p.read_bytes())
+            zf.writestr(info, data)
     return buf.getvalue()

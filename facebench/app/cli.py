@@ -48,29 +48,35 @@ def evaluate(
     from rich.progress import Progress
 
     from facebench.dataset import load
+    from facebench.errors import InvalidConfig
     from facebench.evaluate import evaluate_parser
     from facebench.hub import resolve_data
+    from facebench.outputs import check_output_folder
     from facebench.parsing import MaskFolderParser
 
+    if n_boot < 0:
+        raise InvalidConfig(f"--n-boot must be ≥ 0 (0 = no intervals), got {n_boot}")
+    if out is not None:
+        check_output_folder(out)
     ds = load(resolve_data(data))
+    n = len(ds.metadata(split))  # the split exists and its ids, poses and provenance are sound
     if _is_model(model):
         from baselines.parser_spec import open_parser
         from facebench.app.evaluate import cached_parser
 
         model_parser = open_parser(model, labels=labels)
-        out = out or Path("reports") / f"{model_parser.name}-{split}"
+        out = check_output_folder(out or Path("reports") / f"{model_parser.name}-{split}")
         parser = cached_parser(model_parser, ds, split, out, echo=typer.echo)
     else:
         from facebench.labels import label_order
 
         parser = MaskFolderParser(model, labels=label_order(labels) if labels else ds.labels)
-    n = len(ds.metadata(split))
+        out = check_output_folder(out or Path("reports") / f"{parser.name}-{split}")
     with Progress(transient=True) as bar:
         task = bar.add_task(f"evaluating {parser.name}", total=n)
         run = evaluate_parser(parser, ds, split, progress=lambda k: bar.advance(task, k))
     from facebench.report import write_report  # matplotlib/seaborn: only once there is something to draw
 
-    out = out or Path("reports") / f"{parser.name}-{split}"
     write_report(run, out, model_name=parser.name, n_boot=n_boot, seed=seed)
     for w in run.warnings:
         typer.echo(f"warning: {w}", err=True)

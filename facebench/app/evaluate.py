@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from facebench.dataset import FacebenchDataset
@@ -33,10 +34,17 @@ def cached_parser(parser, dataset: FacebenchDataset, split: str, report: Path, e
     if key["model_sha256"] and marker.exists() and json.loads(marker.read_text()) == key:
         echo(f"predictions: cached in {cache} (same weights, same dataset revision)")
     else:
+        made = [d for d in (report, *report.parents) if not d.exists()]  # innermost first
         tmp = temp_dir(report, prefix=f".{CACHE}.tmp-")
-        predict_dataset(parser, dataset.root, split, tmp)
-        atomic_write(tmp / "cache.json", json.dumps(key, indent=1))
-        replace_dir(tmp, cache)
+        try:
+            predict_dataset(parser, dataset.root, split, tmp)
+            atomic_write(tmp / "cache.json", json.dumps(key, indent=1))
+            replace_dir(tmp, cache)
+        except BaseException:  # a damaged sample met halfway: no half cache, and no report folder we made
+            shutil.rmtree(tmp, ignore_errors=True)
+            if made:
+                shutil.rmtree(made[-1], ignore_errors=True)
+            raise
     masks = MaskFolderParser(cache, labels=parser.labels)
     masks.name = parser.name
     return masks

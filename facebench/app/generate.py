@@ -78,8 +78,11 @@ def run(captures: list[Path], out: Path, cfg: GenerateConfig, parser: ParserSpec
         head_frame_file: Path | None = None, capture_format: str | None = None, license: str | None = None) -> dict:
     """Check what can be checked cheaply, then run ``generators.refine.generate``; returns the quality headline."""
     from facebench.headframe import read_frame_file
+    from facebench.outputs import check_output_folder
     from generators.refine import generate
 
+    check_output_folder(out)  # the dataset, <out>-quality and the work folder go beside it
+    check_output_folder(out.parent)
     parser.check()
     check_can_run(cfg)
     h2w = None if head_frame_file is None else read_frame_file(head_frame_file)

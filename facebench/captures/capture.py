@@ -15,7 +15,9 @@ from PIL import Image, UnidentifiedImageError
 
 from facebench.captures.camera import Camera, Distortion
 from facebench.captures.undistort import undistort
-from facebench.errors import InvalidCapture, require_exists
+from facebench.errors import InvalidCapture
+from facebench.imageio import read_file
+from facebench.names import check_name
 from facebench.pose import Pose, view_pose
 
 IGNORE = 255  # the label of pixels undistortion brings in from outside the image
@@ -39,7 +41,7 @@ class View:
     valid_path: Path | None = None
 
     def _read(self, path: Path, what: str) -> Image.Image:
-        img = Image.open(require_exists(path, what))
+        img = read_file(path, what, InvalidCapture)  # decoded whole: a truncated file fails here, naming itself
         if img.size != (self.camera.width, self.camera.height):
             raise InvalidCapture(f"{what} is {img.size[0]}×{img.size[1]} but its camera says "
                                  f"{self.camera.width}×{self.camera.height}", path)
@@ -128,7 +130,16 @@ class Capture:
         return view_pose(view.camera.world_to_camera, self.head_to_world)
 
     def check(self) -> Capture:
-        """Fail early, naming the file: missing images, mixed sizes, cameras that don't look at the head."""
+        """Fail early, naming the file: names that are not plain file names (they name generate's work folders
+        and the dataset's samples), duplicate view ids, missing images, mixed sizes, cameras that don't look at
+        the head."""
+        check_name(self.subject, "subject", self.source, InvalidCapture)
+        ids: set[str] = set()
+        for v in self.views:
+            check_name(v.id, "view id", self.source, InvalidCapture)
+            if v.id in ids:
+                raise InvalidCapture(f"view id {v.id} appears twice", self.source)
+            ids.add(v.id)
         sizes: dict[tuple[int, int], Path] = {}
         for v in self.views:
             if v.image_path is None or not v.image_path.exists():
@@ -150,6 +161,25 @@ class Capture:
             if z[0] <= 0 or not (0 <= u < v.camera.width and 0 <= w < v.camera.height):
                 raise InvalidCapture(f"camera of view {v.id} does not see {what} (it projects to "
                                      f"({u:.0f}, {w:.0f}) at depth {z[0]:.2f})", self.source)
+        return self
+
+
+    def check_files(self) -> Capture:
+        """Decode every image, label map and valid-pixel mask once (label ids checked against facebench's
+        classes), so that a damaged file fails in one line naming it before any work starts, not in a worker."""
+        from facebench.labels import FACEBENCH
+
+        for v in self.views:
+            if v.image_path is not None:
+                v._read(v.image_path, "image")  # also checks its size against the camera
+            if v.label_path is not None:
+                img = v._read(v.label_path, "label map")
+                if img.mode not in ("L", "P"):
+                    raise InvalidCapture(f"label map must be a single-channel PNG, got mode {img.mode}",
+                                         v.label_path)
+                FACEBENCH.validate(np.asarray(img, dtype=np.uint8), v.label_path)
+            if v.valid_path is not None:
+                v._read(v.valid_path, "valid-pixel mask")
         return self
 
 

@@ -104,14 +104,14 @@ def _view(i: int, fr: Any, doc: dict, root: Path, path: Path) -> View:
     if not file_path or not isinstance(file_path, str):
         raise InvalidCapture(f"frame {i} has no 'file_path'", path)
     pose = fr.get("pose")
-    if isinstance(pose, dict):
-        try:
-            pose = Pose(**{k: float(v) for k, v in pose.items()})
-        except (TypeError, ValueError):
-            raise InvalidCapture(f"frame {i} 'pose' must be {{yaw, pitch, roll}} in degrees", path) from None
-    else:
-        pose = None
+    if pose is not None:
+        if not isinstance(pose, dict) or not {"yaw", "pitch"} <= set(pose) <= {"yaw", "pitch", "roll"}:
+            raise InvalidCapture(f"frame {i} 'pose' must be {{yaw, pitch, roll}} in degrees", path)
+        pose = Pose(**{k: number(v, path, f"{what} pose {k}") for k, v in pose.items()})
     label, mask = fr.get("label_path"), fr.get("mask_path")
+    for key, value in (("label_path", label), ("mask_path", mask)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise InvalidCapture(f"frame {i} '{key}' must be a relative path, got {value!r}", path)
     return View(
         id=str(fr.get("facebench_id", Path(file_path).stem)),
         camera=cam,

@@ -25,13 +25,14 @@ disagree clearly; the decision and its evidence go into the card.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from facebench.errors import InvalidDataset, InvalidMask, require_exists
-from facebench.importers.common import Item, Reader, read_gray, read_rgb
+from facebench.importers.common import Item, Reader, read_gray, read_lines, read_rgb
 from facebench.importers.maskpose import pose_from_mask
 from facebench.labels import CELEBAMASK_HQ
 from facebench.pose import Pose
@@ -65,7 +66,7 @@ class CelebAMaskHQReader(Reader):
             raise InvalidDataset("no list_eval_partition.txt for the official split", self.root,
                                  hint="get it from CelebA's Eval/ folder and pass --celeba-partition FILE")
         out = {}
-        for ln in path.read_text().splitlines():
+        for ln in read_lines(path, "partition file"):
             parts = ln.split()
             if len(parts) == 2 and parts[1] in PARTITION:
                 out[parts[0]] = PARTITION[parts[1]]
@@ -79,14 +80,14 @@ class CelebAMaskHQReader(Reader):
                 raise InvalidDataset(f"missing {p.name}/: not the CelebAMask-HQ layout", self.root)
         mapping = require_exists(self.root / "CelebA-HQ-to-CelebA-mapping.txt", "CelebA-HQ-to-CelebA mapping")
         orig = {}
-        for ln in mapping.read_text().splitlines()[1:]:
+        for ln in read_lines(mapping, "mapping file")[1:]:
             parts = ln.split()
             if len(parts) == 3 and parts[0].isdigit():
                 orig[int(parts[0])] = parts[2]
         split_of = self._partition()
         identity = {}
         if (self.root / "identity_CelebA.txt").exists():
-            identity = dict(ln.split()[:2] for ln in (self.root / "identity_CelebA.txt").read_text().splitlines()
+            identity = dict(ln.split()[:2] for ln in read_lines(self.root / "identity_CelebA.txt", "identity file")
                             if len(ln.split()) >= 2)
         self.poses = self._read_poses()
         parts: dict[int, list[Path]] = {}
@@ -113,14 +114,18 @@ class CelebAMaskHQReader(Reader):
         if not path.exists():
             return {}
         out = {}
-        for n, ln in enumerate(path.read_text().splitlines()):
+        for n, ln in enumerate(read_lines(path, "pose file")):
             parts = ln.split()
             if n < 2 or not parts:
                 continue
             try:
-                out[int(Path(parts[0]).stem)] = (float(parts[1]), float(parts[2]), float(parts[3]))
+                angles = (float(parts[1]), float(parts[2]), float(parts[3]))
+                if not all(math.isfinite(a) for a in angles):
+                    raise ValueError
+                out[int(Path(parts[0]).stem)] = angles
             except (ValueError, IndexError):
-                raise InvalidDataset(f"line {n + 1}: expected '<k>.jpg yaw pitch roll'", path) from None
+                raise InvalidDataset(f"line {n + 1}: expected '<k>.jpg yaw pitch roll' (finite degrees)",
+                                     path) from None
         return out
 
     def load_mask(self, item: Item) -> np.ndarray:

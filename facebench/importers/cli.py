@@ -32,9 +32,15 @@ def import_command(
     from facebench.importers import reader_class
     from facebench.importers.common import ImportOptions, run_import
     from facebench.importers.policy import parse_merges
+    from facebench.outputs import check_output_folder
 
     if sides not in ("auto", "subject", "image"):
         raise InvalidConfig(f"--sides must be auto, subject or image, got {sides!r}")
+    if limit is not None and limit < 1:
+        raise InvalidConfig(f"--limit must be ≥ 1, got {limit}")
+    if out.exists() and not overwrite:  # found before the import reads anything, not after
+        raise InvalidConfig("--out already exists", out, hint="pass --overwrite, or choose another --out")
+    check_output_folder(out)
     opts = ImportOptions(splits=tuple(split) if split else None, limit=limit, merge=parse_merges(merge), sides=sides,
                          extra={"partition": celeba_partition, "landmarks": landmarks})
     reader = reader_class(name)(path, opts)

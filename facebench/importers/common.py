@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from facebench.dataset import DatasetInfo, Sample, build_dataset
 from facebench.errors import InvalidConfig, InvalidDataset, InvalidMask, require_exists
+from facebench.imageio import read_file
 from facebench.importers.policy import LabelPolicy, absent_classes
 from facebench.importers.sides import SideVote, vote_sides
 from facebench.labels import FACEBENCH, IGNORE, LabelSet
@@ -90,25 +90,27 @@ class Reader:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    path = require_exists(path, "image")
+    """An image file as H×W×3 uint8 RGB; a damaged one is one line naming it (``facebench.imageio``)."""
+    return np.asarray(read_file(path, "image", InvalidDataset).convert("RGB"))
+
+
+def read_lines(path: Path, what: str = "list file") -> list[str]:
+    """A text file's lines; a missing, unreadable or binary file is one line naming it."""
+    path = require_exists(path, what)
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as e:
-        raise InvalidDataset(f"cannot read image ({e})", path) from None
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or str(e)
+        raise InvalidDataset(f"cannot read the {what} ({reason})", path) from None
 
 
 def read_gray(path: Path, what: str = "label map") -> np.ndarray:
     """A single-channel PNG as uint8 (colour-encoded greys are reduced to their first channel)."""
-    path = require_exists(path, what)
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("L", "P", "1", "I;16", "I"):
-                arr = np.asarray(im.convert("L") if im.mode in ("1", "I;16", "I") else im)
-            else:
-                arr = np.asarray(im.convert("RGB"))[..., 0]
-    except OSError as e:
-        raise InvalidMask(f"cannot read {what} ({e})", path) from None
+    im = read_file(path, what, InvalidMask)
+    if im.mode in ("L", "P", "1", "I;16", "I"):
+        arr = np.asarray(im.convert("L") if im.mode in ("1", "I;16", "I") else im)
+    else:
+        arr = np.asarray(im.convert("RGB"))[..., 0]
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 

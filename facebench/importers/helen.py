@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from facebench.errors import InvalidDataset, InvalidMask
-from facebench.importers.common import Item, Reader, read_gray, subject_of
+from facebench.importers.common import Item, Reader, read_gray, read_lines, subject_of
 from facebench.importers.elevenclass import MERGE_ELEVEN, eleven
 from facebench.importers.landmarks import InvalidLandmarks, read_pts
 from facebench.importers.maskpose import pose_from_mask
@@ -42,7 +42,7 @@ N_MAPS = 11
 def read_list(path: Path) -> list[str]:
     """Names from a Helen list file: ``index , name`` per line (a bare name is accepted too)."""
     names = []
-    for ln in path.read_text().splitlines():
+    for ln in read_lines(path):
         if ln.strip():
             names.append(ln.split(",")[-1].strip().removesuffix(".jpg"))
     return names

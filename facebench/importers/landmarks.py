@@ -55,8 +55,7 @@ LAPA106_TO_68: np.ndarray = np.array(
 
 def read_pts(path: str | Path, n_points: int = 68) -> np.ndarray:
     """An iBUG ``.pts`` file (``version: 1`` / ``n_points: N`` / ``{`` x y lines ``}``) -> (N, 2)."""
-    path = require_exists(path, "landmark file")
-    text = path.read_text(errors="replace")
+    text = _text(path)
     try:
         head, body = text.split("{", 1)
         body = body.split("}", 1)[0]
@@ -66,15 +65,12 @@ def read_pts(path: str | Path, n_points: int = 68) -> np.ndarray:
         raise InvalidLandmarks("not an iBUG .pts file (expected 'n_points: N' and '{ x y ... }')", path) from None
     if declared != len(xy):
         raise InvalidLandmarks(f"declares {declared} points but lists {len(xy)}", path)
-    if len(xy) != n_points:
-        raise InvalidLandmarks(f"has {len(xy)} points, expected {n_points}", path)
-    return xy
+    return _checked(xy, n_points, path)
 
 
 def read_lapa_txt(path: str | Path, n_points: int = 106) -> np.ndarray:
     """A LaPa landmark file (first line the count, then one ``x y`` line per point) -> (N, 2)."""
-    path = require_exists(path, "landmark file")
-    lines = [ln for ln in path.read_text(errors="replace").split("\n") if ln.strip()]
+    lines = [ln for ln in _text(path).split("\n") if ln.strip()]
     try:
         declared = int(lines[0].split()[0])
         xy = np.array([ln.split()[:2] for ln in lines[1:]], dtype=np.float64).reshape(-1, 2)
@@ -82,8 +78,25 @@ def read_lapa_txt(path: str | Path, n_points: int = 106) -> np.ndarray:
         raise InvalidLandmarks("not a LaPa landmark file (expected a count line, then 'x y' lines)", path) from None
     if declared != len(xy):
         raise InvalidLandmarks(f"declares {declared} points but lists {len(xy)}", path)
+    return _checked(xy, n_points, path)
+
+
+def _text(path: str | Path) -> str:
+    path = require_exists(path, "landmark file")
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError as e:  # a folder, no permission
+        raise InvalidLandmarks(f"cannot read the landmark file ({e.strerror or e})", path) from None
+
+
+def _checked(xy: np.ndarray, n_points: int, path: str | Path) -> np.ndarray:
+    """The points, if there are ``n_points`` of them and all are finite (a NaN reached the pose fit's bounds
+    check as 'Initial guess is outside of provided bounds')."""
     if len(xy) != n_points:
         raise InvalidLandmarks(f"has {len(xy)} points, expected {n_points}", path)
+    if not np.isfinite(xy).all():
+        k = int(np.flatnonzero(~np.isfinite(xy).all(axis=1))[0])
+        raise InvalidLandmarks(f"point {k + 1} is not finite ({xy[k, 0]} {xy[k, 1]})", path)
     return xy
 
 

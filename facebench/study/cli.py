@@ -89,8 +89,15 @@ def aggregate(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """MOS with two-way bootstrap intervals, agreement, Friedman/Wilcoxon-Holm, Bradley–Terry; report.md/html."""
+    from facebench.outputs import check_output_folder
+    from facebench.study.errors import StudyError
     from facebench.study.ratings import read_ratings
 
+    if n_boot < 0:
+        raise StudyError(f"--n-boot must be ≥ 0, got {n_boot}")
+    if scale_min >= scale_max:
+        raise StudyError(f"--scale-min ({scale_min}) must be below --scale-max ({scale_max})")
+    check_output_folder(out)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     if study is not None:
         from facebench.study.layout import read_key

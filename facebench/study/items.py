@@ -22,6 +22,7 @@ from facebench.dataset import Sample, load
 from facebench.files import replace_dir, temp_dir
 from facebench.imageio import write_png
 from facebench.labels import LabelSet
+from facebench.outputs import check_output_folder
 from facebench.parsing import MaskFolderParser, Parser
 from facebench.pose import POSE_BIN_NAMES
 from facebench.study.errors import StudyError
@@ -138,6 +139,7 @@ def build_study(models: Mapping[str, str | Path | Parser], data: str | Path, out
         raise StudyError("--n-items must be at least 1")
     if out.exists() and not overwrite:
         raise StudyError("already exists", out, hint="pass --overwrite or choose another --out")
+    check_output_folder(out)
     if (out / DB).exists():
         raise StudyError("holds collected ratings; refusing to overwrite it", out, hint="choose another --out")
     rng = np.random.default_rng(seed)

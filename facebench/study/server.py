@@ -231,13 +231,16 @@ def make_server(folder: str | Path, host: str = "127.0.0.1", port: int = 0, time
                 max_body: int = MAX_BODY) -> StudyServer:
     """A ready (not yet serving) server; ``port=0`` picks a free port (see ``server.server_address``)."""
     if not timeout > 0:
-        raise StudyError(f"timeout must be positive seconds, not {timeout}")
+        raise StudyError(f"--timeout must be positive seconds, not {timeout}")
+    if not 0 <= port <= 65535:
+        raise StudyError(f"--port must be 0..65535, got {port}")
     app = StudyApp(folder)
     try:
         return StudyServer((host, port), app, timeout, max_body)
-    except OSError as e:
+    except (OSError, OverflowError) as e:  # in use, no such address
         app.store.close()
-        raise StudyError(f"cannot listen on {host}:{port} ({e.strerror})", hint="try another --port") from None
+        raise StudyError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e})",
+                         hint="try another --port or --host") from None
 
 
 def serve_in_thread(folder: str | Path, host: str = "127.0.0.1", port: int = 0,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from facebench.study.errors import StudyError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     rater TEXT NOT NULL,
@@ -74,10 +76,15 @@ class Store:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against crashes of this process
-        self._db.executescript(SCHEMA)  # idempotent
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against crashes of this process
+            self._db.executescript(SCHEMA)  # idempotent
+        except sqlite3.DatabaseError as e:  # not SQLite, or damaged: found on the first statement
+            self._db.close()
+            raise StudyError(f"not a readable ratings database ({e})", self.path,
+                             hint="restore it from a backup; `facebench study export` reads it") from None
 
     def close(self) -> None:
         with self._lock:

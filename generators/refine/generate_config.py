@@ -75,6 +75,8 @@ class GenerateConfig:
             raise InvalidConfig(f"unknown backend {self.backend!r}", hint="use local or ray")
         if self.workers < 1:
             raise InvalidConfig(f"workers must be ≥ 1, got {self.workers}")
+        if self.seed < 0:  # numpy's SeedSequence takes none below 0; found in a worker, after the work began
+            raise InvalidConfig(f"seed must be ≥ 0, got {self.seed}")
         if self.backend == "local" and self.ray != RayOptions():
             raise InvalidConfig("Ray options (address, cpus_per_subject, max_retries) need backend 'ray'",
                                 hint="--backend ray")

@@ -74,20 +74,36 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     capture declares, else "unknown", which ``publish`` refuses). Writes ``out`` and ``<out>-quality/``; returns the
     quality headline.
     """
+    out = Path(out)
+    work = out.parent / f".{out.name}.work"
+    paths = find_captures(list(captures), capture_format) if captures else []
+    jobs = _jobs(paths, capture_format, head_to_world, cfg) if paths else []  # damaged input fails before work
+    if jobs:
+        dataset_license([j.capture for j in jobs], license, paths)
+    provenance = {"captures": [str(p) for p in paths], **(provenance or {})}  # the card gets the config too
+    fresh = not work.exists()
+    try:
+        return _generate(paths, jobs, out, work, cfg, parser, truth, provenance, head_to_world, capture_format,
+                         license, echo)
+    except FacebenchError:
+        if fresh:  # a first run that failed on its input leaves nothing behind (a resumed one keeps its work)
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _generate(paths: list[Path], jobs: list[SubjectJob], out: Path, work: Path, cfg: GenerateConfig,
+              parser: ParserFactory, truth: TruthFactory | None, provenance: dict, head_to_world: np.ndarray | None,
+              capture_format: str | None, license: str | None, echo: Callable[[str], None]) -> dict:
     from rich.progress import Progress
 
     from generators.refine.quality import write_quality_report
 
-    out = Path(out)
-    work = out.parent / f".{out.name}.work"
-    paths = find_captures(list(captures), capture_format) if captures else []
-    provenance = {"captures": [str(p) for p in paths], **(provenance or {})}  # the card gets the config too
     _start_or_resume(work, {"config": config_record(cfg), **provenance}, echo)
     if not paths:
         s = cfg.synthetic
         echo(f"built-in input: {s.subjects} synthetic subjects × {s.views} views at {s.size}²")
         paths = synthetic_captures(work, s, cfg.seed, cfg.workers)
-    jobs = _jobs(paths, capture_format, head_to_world, cfg)
+        jobs = _jobs(paths, capture_format, head_to_world, cfg)
     license = dataset_license([j.capture for j in jobs], license, paths)
     with Progress() as bar:
         task = bar.add_task(f"refining {len(jobs)} subjects ({cfg.refine.variant.name})", total=len(jobs))
@@ -136,7 +152,7 @@ def _jobs(paths: list[Path], capture_format: str | None, head_to_world: np.ndarr
           cfg: GenerateConfig) -> list[SubjectJob]:
     """Every capture read and checked before any subject is fitted; named by the capture itself (FaceScape
     folders are only the expression), by folder when those names collide."""
-    loaded = [read_capture(p, capture_format) for p in paths]
+    loaded = [read_capture(p, capture_format).check_files() for p in paths]
     if head_to_world is not None:
         if cfg.refine.head_frame != "capture":
             raise InvalidConfig("a given head_to_world needs head_frame 'capture'")
