@@ -89,7 +89,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     _, config_path = resolve(path)
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except (OSError, ValueError) as e:  # a folder, not UTF-8, not JSON
+    except (OSError, ValueError, RecursionError) as e:  # a folder, not UTF-8, not JSON, nested too deep
         raise CheckpointError(
             f"config is not valid JSON ({e.msg if hasattr(e, 'msg') else e})", config_path
         ) from None

@@ -304,25 +304,31 @@ def _check_run_folder(out: Path) -> None:
 
 
 def _resume(out: Path, cfg: TrainConfig, model, opt) -> tuple[int, list[dict[str, Any]]]:
-    record = json.loads((out / "train_state.json").read_text())
-    old = record["config"]
-    changed = [k for k in FROZEN if old.get(k) != getattr(cfg, k)]
+    try:
+        record = json.loads((out / "train_state.json").read_text(encoding="utf-8"))
+        old = record["config"]
+        changed = [k for k in FROZEN if old.get(k) != getattr(cfg, k)]
+        step, history = int(record["step"]), list(record["history"])
+        weights_sha, state_sha = record["weights_sha256"], record["state_sha256"]
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        raise CheckpointError("train_state.json is not a training record", out / "train_state.json",
+                              hint="choose a new --out (the weights there can still seed one with --init)") from None
     if changed:
         raise InvalidConfig(
             f"{out} holds a run with other settings ({', '.join(changed)})",
             hint="use the same options to resume, or a new --out",
         )
     state, config = load_state(out)
-    if config["weights"]["sha256"] != record["weights_sha256"]:
+    if config["weights"]["sha256"] != weights_sha:
         raise CheckpointError("weights and train_state.json disagree (was the folder edited?)", out,
                               hint="use a new --out")
     state_bytes = (out / "train_state.safetensors").read_bytes()
-    if sha256(state_bytes) != record["state_sha256"]:
+    if sha256(state_bytes) != state_sha:
         raise CheckpointError("train_state.safetensors does not match train_state.json (was the folder edited?)", out,
                               hint="use a new --out")
     load_weights(model, state, out)
     _load_optimizer(opt, load_safetensors(state_bytes))
-    return int(record["step"]), list(record["history"])
+    return step, history
 
 
 def train(cfg: TrainConfig) -> TrainResult:

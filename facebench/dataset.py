@@ -329,9 +329,16 @@ def _checked_meta(r: dict[str, Any], shard: Path, k: int, seen: dict[str, str]) 
                              f"({pose_bin(r['yaw'])})", where)
     if r["label_source"] not in LABEL_SOURCES:
         raise InvalidDataset(f"label_source {r['label_source']!r} is not one of {', '.join(LABEL_SOURCES)}", where)
+    return read_provenance(r["provenance"], where)
+
+
+def read_provenance(text: Any, where: str | Path | None = None) -> dict[str, Any]:
+    """A row's provenance: strict JSON text of an object (no NaN), or empty/null for none."""
+    if text is not None and not isinstance(text, str):
+        raise InvalidDataset(f"provenance must be JSON text, got {type(text).__name__}", where)
     try:
-        provenance = json.loads(r["provenance"] or "{}", parse_constant=_no_constant)
-    except ValueError:
+        provenance = json.loads(text or "{}", parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise InvalidDataset("provenance is not JSON", where) from None
     if not isinstance(provenance, dict):
         raise InvalidDataset(f"provenance must be a JSON object, got {type(provenance).__name__}", where)

@@ -283,12 +283,12 @@ def read_frame_file(path) -> np.ndarray:
     from facebench.errors import InvalidConfig, require_exists
 
     path = require_exists(Path(path), "head frame file")
-    text = path.read_text()
     try:
+        text = path.read_text(encoding="utf-8")
         values = json.loads(text) if text.lstrip().startswith(("[", "{")) else [
             float(t) for t in text.replace(",", " ").split()]
         if isinstance(values, dict):
             values = values.get("head_to_world", values)
-    except (ValueError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON or numbers, nested too deep
         raise InvalidConfig("not a 4×4 matrix (16 numbers, or JSON)", path) from None
     return checked_frame(values, path)

@@ -229,7 +229,7 @@ def read_id2label(path: str | Path, error: type[Exception] | None = None, name: 
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant)
-    except (OSError, ValueError):  # unreadable, a folder, not UTF-8, not JSON
+    except (OSError, ValueError, RecursionError):  # unreadable, a folder, not UTF-8, not JSON, nested too deep
         raise error(f"not a readable id2label.json (JSON {ID2LABEL_FORM})", path) from None
     if not isinstance(doc, dict) or not doc:
         raise error(f"not an id2label.json: it must be a JSON object {ID2LABEL_FORM}", path)

@@ -93,7 +93,7 @@ class HostConfig:
                                 hint="create one with `facebench leaderboard init`")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
+        except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, nested too deep
             raise InvalidConfig(f"{HOST_FILE} is not readable JSON", path,
                                 hint="recreate it with `facebench leaderboard init`") from None
         return cls(root=root, **_checked_host(data, path))

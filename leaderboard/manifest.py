@@ -87,8 +87,8 @@ class Manifest:
     def load(cls, path: str | Path) -> Manifest:
         path = require_exists(path, "leaderboard manifest")
         try:
-            return cls.from_json(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise InvalidConfig(f"malformed leaderboard manifest ({e})", path) from None
         except InvalidConfig as e:
             raise InvalidConfig(str(e), path) from None

@@ -1202,3 +1202,11 @@ case("leaderboard status", "request id escapes")(
                       "../../x"))
 case("leaderboard status", "--requests is a file")(
     lambda g, t: Call(["leaderboard", "status", "--requests", str(a_file(t))], "a file"))
+
+
+@case("train", "--out holds a damaged train_state.json")
+def _(good: Good, tmp: Path) -> Call:
+    run = copy(good.checkpoint, tmp / "run")
+    (run / "train_state.json").write_bytes(truncated(json.dumps({"step": 3, "config": {}}).encode()))
+    (run / "train_state.safetensors").write_bytes(b"")
+    return Call(_train(good, tmp, out=str(run)), "train_state.json")

@@ -31,7 +31,7 @@ def cached_parser(parser, dataset: FacebenchDataset, split: str, report: Path, e
            "dataset_revision": dataset.revision, "split": split, "labels": list(parser.labels.names)}
     cache = report / CACHE
     marker = cache / "cache.json"
-    if key["model_sha256"] and marker.exists() and json.loads(marker.read_text()) == key:
+    if key["model_sha256"] and _read_marker(marker) == key:
         echo(f"predictions: cached in {cache} (same weights, same dataset revision)")
     else:
         made = [d for d in (report, *report.parents) if not d.exists()]  # innermost first
@@ -48,3 +48,12 @@ def cached_parser(parser, dataset: FacebenchDataset, split: str, report: Path, e
     masks = MaskFolderParser(cache, labels=parser.labels)
     masks.name = parser.name
     return masks
+
+
+def _read_marker(marker: Path) -> dict | None:
+    """What made the cache, or None (no cache, or a damaged cache.json: predicted again, not trusted)."""
+    try:
+        key = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return key if isinstance(key, dict) else None

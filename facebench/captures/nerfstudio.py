@@ -53,6 +53,8 @@ def read_transforms(path: str | Path) -> Capture:
         raise InvalidCapture(f"not valid JSON ({e.msg} at line {e.lineno})", path) from None
     except UnicodeDecodeError:
         raise InvalidCapture("not a text file", path) from None
+    except (OSError, RecursionError) as e:  # unreadable, or JSON nested thousands deep
+        raise InvalidCapture(f"not readable JSON ({type(e).__name__})", path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("frames"), list) or not doc["frames"]:
         raise InvalidCapture("no 'frames' list", path)
     root = path.parent

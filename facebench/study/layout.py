@@ -83,9 +83,11 @@ def _read_json(path: Path, what: str) -> dict:
         raise StudyError(f"no {path.name}: not a study folder", path.parent,
                          hint="make one with `facebench study build`")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise StudyError(f"{what} is not valid JSON ({e.msg}, line {e.lineno})", path) from None
+    except (OSError, ValueError, RecursionError) as e:  # a folder, not UTF-8, nested too deep
+        raise StudyError(f"{what} is not readable JSON ({type(e).__name__})", path) from None
 
 
 def read_manifest(folder: str | Path) -> Manifest:
