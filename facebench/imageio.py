@@ -69,14 +69,15 @@ def open_image(data: bytes | None, what: str = "image", path: str | Path | None 
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # a warning would be a second line
             img = Image.open(io.BytesIO(data))
             w, h = img.size
-            if w < 1 or h < 1 or w * h > MAX_PIXELS:
-                raise error(f"{what} declares {w}×{h} pixels (at most {MAX_PIXELS} are read)", path)
+            if w * h > MAX_PIXELS:
+                raise error(f"{what} declares {w}×{h} pixels, more than {MAX_PIXELS} (a decompression bomb?)", path)
+            if w < 1 or h < 1:
+                raise error(f"{what} declares an empty {w}×{h} image", path)
             img.load()
     except FacebenchError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own, lower-bound check
-        raise error(f"{what} declares more than {Image.MAX_IMAGE_PIXELS} pixels (a decompression bomb?)",
-                    path) from None
+        raise error(f"{what} declares more than {MAX_PIXELS} pixels (a decompression bomb?)", path) from None
     except Exception as e:  # noqa: BLE001 - Pillow's answer to damaged bytes has no common exception type
         raise error(f"not a readable {'PNG mask' if what == 'mask' else what} ({_reason(e)})", path) from None
     return img

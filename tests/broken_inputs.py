@@ -149,6 +149,9 @@ class Good:
         self.study, self.ratings = _study(r, self.dataset, self.preds)
         self.host, self.manifest = _host(r, self.dataset)
 
+    def copy_dataset(self, dst: Path) -> Path:
+        return copy(self.dataset, dst)
+
 
 def _capture(folder: Path) -> Path:
     """A three-view nerfstudio capture at 32² rendered from a synthetic head."""
@@ -1210,3 +1213,15 @@ def _(good: Good, tmp: Path) -> Call:
     (run / "train_state.json").write_bytes(truncated(json.dumps({"step": 3, "config": {}}).encode()))
     (run / "train_state.safetensors").write_bytes(b"")
     return Call(_train(good, tmp, out=str(run)), "train_state.json")
+
+
+@case("generate", "capture: every camera in one place (no head frame can be estimated)")
+def _(good: Good, tmp: Path) -> Call:
+    def edit(doc: dict[str, Any], cap: Path) -> None:
+        for frame in doc["frames"]:
+            frame["transform_matrix"] = doc["frames"][1]["transform_matrix"]
+        doc["facebench"].pop("head_to_world", None)
+
+    args = _generate(capture_copy(good, tmp, edit), tmp)
+    args[args.index("--head-frame") + 1] = "auto"  # the default: estimated from the parser's face parts
+    return Call(args, "transforms.json")

@@ -141,7 +141,8 @@ def test_the_corpus_is_big_enough() -> None:
 
 
 SUBPROCESS = ["validate: dataset: mask null", "evaluate: dataset: id2label.json a list",
-              "predict: dataset: id escapes the folder", "train: dataset: shard truncated"]
+              "predict: dataset: id escapes the folder", "train: dataset: shard truncated",
+              "import: lapa: landmarks NaN"]
 
 
 @pytest.mark.parametrize("case_id", SUBPROCESS)
@@ -156,3 +157,20 @@ def test_broken_input_as_a_subprocess(case_id: str, good: Good, tmp_path: Path) 
                        timeout=300, env={**os.environ, "FACEBENCH_CACHE": str(tmp_path / "cache")})
     check_one_line(case_id, Outcome(p.returncode, p.stdout, p.stderr), call.names)
     assert snapshot(work) == before
+
+
+@pytest.mark.slow
+def test_publish_through_a_persistent_http_500_as_a_subprocess(good: Good, tmp_path: Path) -> None:
+    """Every LFS upload answered 500, with the real back-off (huggingface_hub's, then ours: about two minutes):
+    one line, exit 2, and the repo keeps only its initial commit."""
+    from hubserver import HubServer
+
+    ds = good.copy_dataset(tmp_path / "dataset")
+    with HubServer(tokens={TOKEN}) as hub:
+        hub.state.fail["lfs_upload"] = 10**6
+        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1",
+               "HF_HOME": str(tmp_path / "hf")}
+        p = subprocess.run([sys.executable, "-m", "facebench", "publish", str(ds), "--repo-id", "tester/faces"],
+                           capture_output=True, text=True, env=env, timeout=900)
+        check_one_line("publish: persistent HTTP 500", Outcome(p.returncode, p.stdout, p.stderr), "tester/faces")
+        assert len(hub.state.repos["tester/faces"].commits) == 1
