@@ -94,6 +94,10 @@ def predict_command(
         if value < 1:
             raise InvalidConfig(f"{option} must be ≥ 1, got {value}")
     check_output_folder(out)
+    if data is not None:  # the split, its ids and poses: checked before a model is loaded
+        from facebench.dataset import load
+
+        load(data).metadata(split)
     torch.set_num_threads(threads)
     parser = open_parser(checkpoint, labels=labels, batch_size=batch_size, precision=precision)
     if photos is not None:

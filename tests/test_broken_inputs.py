@@ -64,6 +64,26 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+@pytest.fixture(scope="module", autouse=True)
+def click_tree_built_once():
+    """Typer turns every command's annotations into a click command tree on each call of the app (≈ 75 ms, most
+    of a case's time); a console script pays that once per process, and so does this module: the tree is built
+    by typer's own ``get_command``, once, and reused."""
+    import typer.main
+
+    real = typer.main.get_command
+    built: dict[object, object] = {}
+
+    def get_command(app):
+        if app not in built:
+            built[app] = real(app)
+        return built[app]
+
+    typer.main.get_command = get_command
+    yield
+    typer.main.get_command = real
+
+
 @pytest.fixture(scope="session")
 def good(tmp_path_factory) -> Good:
     return Good(tmp_path_factory.mktemp("good"))

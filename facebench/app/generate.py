@@ -41,8 +41,9 @@ class ParserSpec:
 
         return open_parser(self.checkpoint or str(DEFAULT_PARSER), labels=self.labels)
 
-    def check(self) -> ParserSpec:
-        """Fail in one line before any work when the parser cannot exist."""
+    def check(self, open_model: bool = True) -> ParserSpec:
+        """Fail in one line before any work when the parser cannot exist (``open_model``: load it once, so that
+        an unusable model fails too)."""
         if self.labels is not None:
             from facebench.labels import label_order
 
@@ -51,7 +52,7 @@ class ParserSpec:
             raise InputNotFound("mask folder does not exist", self.masks)
         if self.masks is None and self.checkpoint is None and not DEFAULT_PARSER.exists():
             raise InputNotFound("the shipped frontal parser is missing", DEFAULT_PARSER, hint="pass --parser")
-        if self.masks is None:
+        if self.masks is None and open_model:
             self()  # open it once here: an unusable model fails in one line before anything is rendered
         return self
 
@@ -83,11 +84,11 @@ def run(captures: list[Path], out: Path, cfg: GenerateConfig, parser: ParserSpec
 
     check_output_folder(out)  # the dataset, <out>-quality and the work folder go beside it
     check_output_folder(out.parent)
-    parser.check()
+    parser.check(open_model=False)  # the model itself is opened once the captures have passed their checks
     check_can_run(cfg)
     h2w = None if head_frame_file is None else read_frame_file(head_frame_file)
     provenance = {**parser.provenance(), **({"head_frame_file": str(head_frame_file)} if head_frame_file else {})}
-    return generate(captures, out, cfg, parser, provenance=provenance, head_to_world=h2w,
+    return generate(captures, out, cfg, parser, provenance=provenance, head_to_world=h2w, before_work=parser.check,
                     capture_format=capture_format, license=license, echo=echo)
 
 

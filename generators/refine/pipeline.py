@@ -63,7 +63,8 @@ def synthetic_captures(work: Path, synthetic: SyntheticInput, seed: int, workers
 def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: ParserFactory,
              truth: TruthFactory | None = synthetic_truth, provenance: dict | None = None,
              head_to_world: np.ndarray | None = None, capture_format: str | None = None,
-             license: str | None = None, echo: Callable[[str], None] = print) -> dict:
+             license: str | None = None, echo: Callable[[str], None] = print,
+             before_work: Callable[[], object] | None = None) -> dict:
     """Refine ``parser``'s labels of ``captures`` (none: ``cfg.synthetic``) into the dataset ``out``.
 
     ``parser`` is a picklable factory of the initial-mask Parser (built once in each worker); ``truth``
@@ -71,8 +72,9 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     spec) is recorded beside the config; ``head_to_world`` (with ``cfg.refine.head_frame == "capture"``)
     overrides every capture's declared head frame; ``capture_format`` names the captures' format (default:
     detected per folder, ``facebench.captures.READERS``); ``license`` is the dataset's (default: the one every
-    capture declares, else "unknown", which ``publish`` refuses). Writes ``out`` and ``<out>-quality/``; returns the
-    quality headline.
+    capture declares, else "unknown", which ``publish`` refuses); ``before_work`` runs once the captures are read
+    and checked, before anything is written (the app opens the parser there, so damaged captures are reported
+    without loading a model). Writes ``out`` and ``<out>-quality/``; returns the quality headline.
     """
     out = Path(out)
     work = out.parent / f".{out.name}.work"
@@ -80,6 +82,8 @@ def generate(captures: Sequence[Path], out: Path, cfg: GenerateConfig, parser: P
     jobs = _jobs(paths, capture_format, head_to_world, cfg) if paths else []  # damaged input fails before work
     if jobs:
         dataset_license([j.capture for j in jobs], license, paths)
+    if before_work is not None:
+        before_work()
     provenance = {"captures": [str(p) for p in paths], **(provenance or {})}  # the card gets the config too
     fresh = not work.exists()
     try:
