@@ -10,11 +10,12 @@ from __future__ import annotations
 import html
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facebench.files import atomic_write, json_dumps_strict
+from facebench.files import atomic_write, json_dumps_strict, replace_dir, temp_dir
 from facebench.pose import POSE_BIN_NAMES
 from leaderboard.store import Store, read_json
 
@@ -191,9 +192,19 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
 
 
 def build_site(results_store: Store, out: str | Path, title: str = "facebench leaderboard") -> Path:
-    """Write ``index.html``, ``leaderboard.md`` and ``results.json`` into ``out``; returns the HTML path."""
+    """Write ``index.html``, ``leaderboard.md`` and ``results.json`` as the folder ``out``; returns the HTML path.
+
+    The three files are written into a temporary sibling that is swapped in whole, so a reader (or a web
+    server) never sees a page from one build beside a table from another."""
     out = Path(out)
     results = load_results(results_store)
-    atomic_write(out / "leaderboard.md", render_markdown(results).encode())
-    atomic_write(out / "results.json", json_dumps_strict(results, indent=1).encode())  # NaN -> null
-    return atomic_write(out / "index.html", render_html(results, title).encode())
+    tmp = temp_dir(out.parent, f".{out.name}.tmp-")
+    try:
+        atomic_write(tmp / "leaderboard.md", render_markdown(results).encode())
+        atomic_write(tmp / "results.json", json_dumps_strict(results, indent=1).encode())  # NaN -> null
+        atomic_write(tmp / "index.html", render_html(results, title).encode())
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / "index.html"

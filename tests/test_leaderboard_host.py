@@ -301,3 +301,22 @@ def test_a_mistyped_store_is_an_error_not_a_new_empty_store(tmp_path, small_data
     assert r.returncode == 2 and "store folder does not exist" in r.stderr and not (tmp_path / "requets").exists()
     r = run_cli("leaderboard", "status", "x", "--requests", str(tmp_path / "nope"))
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_the_site_appears_whole_or_not_at_all(tmp_path, small_dataset, monkeypatch):
+    """A build that dies half-way leaves the previous site, byte for byte, and no temporary folder."""
+    cfg, manifest = make_host(tmp_path, small_dataset, n_boot=0)
+    submit(write_zip(noisy(small_dataset, 9), tmp_path / "p.zip"), manifest, cfg.request_store(), "n", "n@x.org", "d")
+    process(cfg)
+    site = build_site(cfg.result_store(), tmp_path / "site").parent
+    before = {p.name: p.read_bytes() for p in site.iterdir()}
+    import leaderboard.page as page
+
+    def dies(*a, **k):
+        raise RuntimeError("killed while rendering")
+
+    monkeypatch.setattr(page, "render_html", dies)
+    with pytest.raises(RuntimeError):
+        build_site(cfg.result_store(), site)
+    assert {p.name: p.read_bytes() for p in site.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".site")) == []

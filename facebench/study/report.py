@@ -9,6 +9,7 @@ import base64
 import html
 import json
 import platform
+import shutil
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facebench.files import atomic_write, json_dumps_strict
+from facebench.files import atomic_write, json_dumps_strict, replace_dir, temp_dir
 from facebench.study import figures
 from facebench.study.aggregate import StudyResult
 
@@ -215,8 +216,20 @@ def to_html(bs: list[Block]) -> str:
 
 
 def write_report(res: StudyResult, out: str | Path) -> Path:
-    """Write every table and figure, then report.md and report.html; returns the folder."""
+    """Write every table and figure, then report.md and report.html, as the folder ``out`` (built in a temporary
+    sibling and swapped in whole: a kill leaves the old report or the new one); returns the folder."""
     out = Path(out)
+    tmp = temp_dir(out.parent, f".{out.name}.tmp-")
+    try:
+        _write_into(res, tmp)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_into(res: StudyResult, out: Path) -> None:
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     tables = {"mos.csv": res.mos, "mos_by_pose.csv": res.mos_by_pose, "posthoc.csv": res.posthoc,
@@ -240,4 +253,3 @@ def write_report(res: StudyResult, out: str | Path) -> Path:
     bs = blocks(res, figs)
     atomic_write(out / "report.md", to_markdown(bs, out).encode())
     atomic_write(out / "report.html", to_html(bs).encode())
-    return out
