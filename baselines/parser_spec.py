@@ -31,10 +31,6 @@ class ModelRef:
     route: str  # "facebench" | "zll" | "hf" | "onnx"
     target: str
 
-    @property
-    def local(self) -> bool:
-        return self.route != "hf" or Path(self.target).exists()
-
 
 def parse_spec(spec: str | Path) -> ModelRef:
     """Which route a spec takes; raises one line for a pickle given without a route."""
