@@ -4,6 +4,7 @@ Rows: label representation (logits / palette / joint geometry) and post-processi
 confidence → ignore step, all off). Same captures, parser and budgets for every row.
 
     .venv/bin/python benchmarks/ablate_generate.py [--seed 2000] [--rgb-steps 400] [--label-steps 150]
+        [--subjects 1] [--rows logits/off,votes/off]
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+ROWS = ("logits/all", "logits/no-confidence", "logits/off", "palette/off", "votes/off", "joint/all",
+        "joint/no-confidence", "joint/off")
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -26,22 +30,24 @@ def main() -> None:
     ap.add_argument("--label-steps", type=int, default=150)
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--new-views", type=int, default=64)
+    ap.add_argument("--parser", default=None, help="initial-mask checkpoint (default: the shipped BiSeNet)")
+    ap.add_argument("--subjects", type=int, default=1, help="tuning subjects (from --seed)")
+    ap.add_argument("--rows", default=",".join(ROWS), help="variant/post-processing pairs, comma-separated")
     args = ap.parse_args()
     from refine_rows import base_config, best, print_table, score, synthetic_jobs
 
     from generators.refine.variants import make_variant
 
     tmp = Path(tempfile.mkdtemp(prefix="ablate-"))
-    base = base_config(args.seed, 1, args.views, args.new_views, args.rgb_steps, args.label_steps)
+    base = base_config(args.seed, args.subjects, args.views, args.new_views, args.rgb_steps, args.label_steps)
     jobs = synthetic_jobs(tmp, base)
     cleanups = {"all": replace(base.refine.cleanup, enabled=True),
                 "no-confidence": replace(base.refine.cleanup, enabled=True, confidence=False),
                 "off": base.refine.cleanup}
     rows = []
-    for variant, cleanup_name in (("logits", "all"), ("logits", "no-confidence"), ("logits", "off"),
-                                  ("palette", "off"), ("joint", "all"), ("joint", "no-confidence"), ("joint", "off")):
+    for variant, cleanup_name in (r.split("/") for r in args.rows.split(",")):
         cfg = replace(base, refine=replace(base.refine, variant=make_variant(variant), cleanup=cleanups[cleanup_name]))
-        figures = score(jobs, tmp / f"{variant}-{cleanup_name}", cfg)
+        figures = score(jobs, tmp / f"{variant}-{cleanup_name}", cfg, args.subjects, args.parser)
         rows.append({"variant": variant, "cleanup": cleanup_name, **figures})
         print(json.dumps(rows[-1]), flush=True)
     print_table(rows, {"variant": "variant", "cleanup": "post-processing"})

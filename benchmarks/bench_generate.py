@@ -62,17 +62,36 @@ def main() -> None:
     per = wall / args.subjects
     print(f"load average: {os.getloadavg()[0]:.1f}; wall {wall:.0f} s for {args.subjects} subjects")
     print(f"seconds per subject: {per:.0f} (target ≤ 180; ratio target/measured {180 / per:.2f})")
-    print((out.parent / f"{out.name}-quality" / "report.md").read_text())
+    report = out.parent / f"{out.name}-quality"
+    print((report / "report.md").read_text())
+    figures = report_figures(report)
     if args.out is None:
         shutil.rmtree(tmp, ignore_errors=True)
+
     def fig(key: str) -> float:
         return round(head.get(key, float("nan")), 4)
 
     print(json.dumps({"s_per_subject": round(per, 1), "f1_gain_yaw60": fig("f1_gain_yaw60"),
                       "f1_delta_frontal": fig("f1_delta_frontal"), "refined_f1_yaw60": fig("refined_f1_yaw60"),
-                      "initial_f1_yaw60": fig("initial_f1_yaw60"), "variant": cfg.refine.variant.name,
-                      "subjects": args.subjects, "seed": args.seed}))
+                      "initial_f1_yaw60": fig("initial_f1_yaw60"), **figures,
+                      "rgb_psnr_new_views": fig("rgb_psnr_new_views"), "rgb_ssim_new_views": fig("rgb_ssim_new_views"),
+                      "variant": cfg.refine.variant.name, "subjects": args.subjects, "seed": args.seed}))
 
+
+def report_figures(report: Path) -> dict:
+    """The issue's targets from the quality report: refined F1 of new views per pose bin, and the eyes' and
+    brows' F1 on new views at |yaw| ≥ 60°."""
+    import pandas as pd
+
+    by_bin = pd.read_csv(report / "by_pose_bin.csv")
+    novel = by_bin[by_bin["views"] == "novel"].set_index("pose_bin")
+    region = pd.read_csv(report / "by_region_yaw60.csv")
+    region = region[region["views"] == "novel"].set_index("region")
+    return {"refined_f1_by_bin": {b: round(float(novel.loc[b, "refined_f1"]), 4) for b in novel.index},
+            "initial_f1_by_bin": {b: round(float(novel.loc[b, "initial_f1"]), 4) for b in novel.index},
+            "refined_f1_yaw60_small_parts": {r: round(float(region.loc[r, "refined_f1"]), 4)
+                                             for r in ("l_eye", "r_eye", "l_brow", "r_brow", "mouth", "u_lip",
+                                                       "l_lip", "nose")}}
 
 if __name__ == "__main__":
     main()

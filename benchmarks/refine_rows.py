@@ -34,7 +34,7 @@ def synthetic_jobs(root: Path, cfg: Any) -> list:
     return [SubjectJob(p.name, read_capture(p)) for p in synthetic_captures(root, cfg.synthetic, cfg.seed)]
 
 
-def score(jobs: list, work: Path, cfg: Any, per: int = 1) -> dict[str, float]:
+def score(jobs: list, work: Path, cfg: Any, per: int = 1, parser: str | None = None) -> dict[str, float]:
     """Refine ``jobs`` with ``cfg`` (a GenerateConfig) in ``work``; the pooled headline figures plus seconds
     (per ``per`` subjects).
 
@@ -47,7 +47,7 @@ def score(jobs: list, work: Path, cfg: Any, per: int = 1) -> dict[str, float]:
     from generators.refine.run import run_subjects
 
     t0 = time.perf_counter()
-    summary = run_subjects(jobs, work, cfg, ParserSpec(), synthetic_truth)
+    summary = run_subjects(jobs, work, cfg, ParserSpec(checkpoint=parser), synthetic_truth)
     if summary.failed:
         raise SystemExit(f"{work.name}: {summary.failed}")
     q = load_evaluations([d / "quality.npz" for d in finished_parts(work)])

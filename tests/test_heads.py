@@ -253,12 +253,17 @@ def test_subjects_vary():
 
 @pytest.mark.parametrize("yaw,pitch", [(0, -45), (-60, -40), (150, -30)])
 def test_no_see_through_holes_from_below(yaw, pitch):
-    """Through the bust cut one sees the inside of the shirt (cloth), never the background."""
+    """Through the bust cut one sees the inside of the shirt (cloth), never the background. (Background
+    seen between a glasses temple or an earring and the head is real, and allowed.)"""
     from scipy import ndimage
 
-    fg = _labels(sample_head(0), yaw, pitch).labels > 0
-    holes = ndimage.binary_fill_holes(fg) & ~fg
-    assert holes.sum() <= 3, holes.sum()
+    labels = _labels(sample_head(0), yaw, pitch).labels
+    fg = labels > 0
+    holes, n = ndimage.label(ndimage.binary_fill_holes(fg) & ~fg)
+    near_accessory = ndimage.binary_dilation(np.isin(labels, [FACEBENCH.names.index(c) for c in
+                                                              ("eye_g", "ear_r", "neck_l")]))
+    body_holes = [k for k in range(1, n + 1) if not (near_accessory & (holes == k)).any()]
+    assert sum(int((holes == k).sum()) for k in body_holes) <= 3, body_holes
 
 
 def test_clip_mesh_cuts_exactly_along_the_zero_line():

@@ -17,7 +17,7 @@ from facebench.app.reproduce.models import FINETUNES, MODELS
 from facebench.app.reproduce.stages import MARKER
 from facebench.pose import POSE_BIN_NAMES
 
-STAGES = ["baseline", "test", "generate", "variants", *(f"finetune/{m}" for m in FINETUNES),
+STAGES = ["baseline", "test", "generate", "frontal", "variants", *(f"finetune/{m}" for m in FINETUNES),
           *(f"evaluate/{m}" for m in MODELS), "report"]
 
 
@@ -55,6 +55,27 @@ def test_every_model_is_scored_on_every_pose_bin_with_sound_intervals(small_run)
     # the test split has every pose bin and the same images for every model
     assert sum(doc["scores"]["baseline"][b]["n_images"] for b in POSE_BIN_NAMES) == doc["test"]["n_images"] == 32
     assert "report:" in stdout and stdout.count("[done]") == len(STAGES)
+
+
+def test_every_finetune_but_the_ablation_keeps_the_frontal_recipe_data(small_run):
+    from facebench.app.reproduce.variants import FRONTAL_MAX_PITCH, FRONTAL_MAX_YAW
+    from facebench.dataset import load
+    from generators.heads.capture import subject_seed
+
+    out, _ = small_run
+    front = load(out / "frontal" / "data").metadata("train")
+    refined = load(out / "generate" / "data").metadata("train")
+    assert len(front) == 2 * 12 and sorted(set(front["subject"])) == ["synth-train-00000", "synth-train-00001"]
+    assert (front["yaw"].abs() < FRONTAL_MAX_YAW).all() and (front["pitch"].abs() < FRONTAL_MAX_PITCH).all()
+    meta = json.loads((out / "frontal" / "captures" / "synth-train-00001" / "transforms.json").read_text())
+    assert meta["facebench"]["seed"] == subject_seed(0, "train", 1)  # the recipe's own subject, not a new one
+    for m in ("a_raw", "b_refined", "c_oracle"):
+        ids = set(load(out / "variants" / m).metadata("train")["id"])
+        assert len(ids) == len(refined) + len(front) and set(front["id"]) <= ids and set(refined["id"]) <= ids
+    trained_on = {m: json.loads((out / "finetune" / m / "config.json").read_text())["training"]["command"]
+                  for m in FINETUNES}
+    assert trained_on["b_pure"].endswith("(fine-tune on data)")
+    assert trained_on["b_refined"].endswith("(fine-tune on b_refined)")
 
 
 def test_claims_are_judged_with_their_numbers(small_run):
@@ -98,8 +119,8 @@ def test_rerun_resumes_and_reproduces_the_comparison(small_run):
     assert r.stdout.count("[skip]") == len(STAGES) and "[run]" not in r.stdout
     assert (out / "report" / "comparison.json").read_bytes() == before
     # an interrupted run: a fine-tune finished but not marked, its evaluation and the report missing
-    (out / "finetune" / "d_mixed" / MARKER).unlink()
-    shutil.rmtree(out / "evaluate" / "d_mixed")
+    (out / "finetune" / "b_pure" / MARKER).unlink()
+    shutil.rmtree(out / "evaluate" / "b_pure")
     shutil.rmtree(out / "report")
     r = run_cli("reproduce", "--scale", "small", "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]

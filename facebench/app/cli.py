@@ -150,7 +150,8 @@ def reproduce(
     """The paper's whole loop: baseline, refined data, four fine-tunes, evaluation, and a comparison report.
 
     Fine-tunes the frontal baseline on (a) its own masks of the rendered views, (b) the refined labels,
-    (c) ground truth of the same views, (d) refined + frontal data; scores every model on the held-out
+    (c) ground truth of the same views, each mixed with the baseline's frontal training data, and (b′) the
+    refined labels alone (ablation); scores every model on the held-out
     test split and judges the claims in <out>/report/comparison.md. docs/reproduce.md explains it.
     """
     from facebench.app.reproduce.run import run_reproduce

@@ -27,6 +27,11 @@ def _blur(x: Tensor, w: Tensor) -> Tensor:
 
 def ssim(a: Tensor, b: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
     """Mean SSIM of images ``[C, H, W]`` or ``[B, C, H, W]`` with values in [0, 1]."""
+    return ssim_map(a, b, window, sigma).mean()
+
+
+def ssim_map(a: Tensor, b: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Per-pixel, per-channel SSIM ``[B, C, H, W]``: to average over a region (a head) rather than the frame."""
     if a.dim() == 3:
         a, b = a[None], b[None]
     w = _window(window, sigma, a.dtype, str(a.device))
@@ -35,4 +40,4 @@ def ssim(a: Tensor, b: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
     var_a, var_b, cov = aa - mu_a**2, bb - mu_b**2, ab - mu_a * mu_b
     num = (2 * mu_a * mu_b + C1) * (2 * cov + C2)
     den = (mu_a**2 + mu_b**2 + C1) * (var_a + var_b + C2)
-    return (num / den).mean()
+    return num / den

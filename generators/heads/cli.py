@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from generators.heads.rig import DISTANCE, FOV
+
 
 def heads_command(
     out: Annotated[Path, typer.Option(help="Output folder: one capture per subject, or the dataset folder.")],
@@ -25,8 +27,9 @@ def heads_command(
     rig: Annotated[str | None, typer.Option(
         help="Camera layout: spiral (even), grid (yaw × pitch rings) or random "
              "[default: spiral for captures, random for --test-split].")] = None,
-    distance: Annotated[float, typer.Option(help="Camera distance from the head centre, metres.")] = 0.85,
-    fov: Annotated[float, typer.Option(help="Vertical field of view, degrees.")] = 30.0,
+    distance: Annotated[float, typer.Option(help="Camera distance from the head centre, metres.")] = DISTANCE,
+    fov: Annotated[float, typer.Option(
+        help="Vertical field of view, degrees (22: the head fills the frame, as in face-parsing datasets).")] = FOV,
     expression: Annotated[str, typer.Option(help="random, neutral, smile, grin, jaw_open, surprise, ...")] = "random",
     background: Annotated[str, typer.Option(help="random, solid, gradient or noise.")] = "random",
     hair: Annotated[str, typer.Option(help="random, bald, buzz, short, medium or long.")] = "random",

@@ -16,7 +16,7 @@ from facebench.labels import FACEBENCH
 from facebench.pose import Pose
 from generators.heads.head import Head
 from generators.heads.render import render_views
-from generators.heads.rig import camera_for_pose
+from generators.heads.rig import DISTANCE, FOV, camera_for_pose
 
 SHEET_POSES: tuple[Pose, ...] = (
     Pose(0, 0), Pose(30, 0), Pose(-45, 0), Pose(90, 0), Pose(-90, 0), Pose(135, 10),
@@ -36,8 +36,8 @@ def contact_sheet(
     heads: Sequence[Head],
     poses: Sequence[Pose] = SHEET_POSES,
     size: int = 128,
-    distance: float = 0.85,
-    fov: float = 30.0,
+    distance: float = DISTANCE,
+    fov: float = FOV,
     names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """H×W×3 uint8: a header row of poses, then per subject an RGB row and a label-overlay row."""
@@ -56,13 +56,13 @@ def contact_sheet(
 
 
 def write_contact_sheet(path: str | Path, heads: Sequence[Head], poses: Sequence[Pose] = SHEET_POSES,
-                        size: int = 128, distance: float = 0.85, fov: float = 30.0,
+                        size: int = 128, distance: float = DISTANCE, fov: float = FOV,
                         names: Sequence[str] | None = None) -> Path:
     return write_png(path, contact_sheet(heads, poses, size, distance, fov, names))
 
 
 def channels_figure(head: Head, poses: Sequence[Pose] = (Pose(0, 0), Pose(-70, 15)), size: int = 256,
-                    distance: float = 0.85, fov: float = 30.0) -> np.ndarray:
+                    distance: float = DISTANCE, fov: float = FOV) -> np.ndarray:
     """Per pose, one row: RGB | labels | depth (near = bright) | alpha, to show what a view holds."""
     rows = []
     for p in poses:

@@ -55,7 +55,9 @@ class ViewSampling:
     """New viewpoints around a head.
 
     Yaw is stratified over its range so every pose bin gets views even for small counts; pitch and
-    roll are uniform. Distance and focal length jitter multiplicatively around the input rig's.
+    roll are uniform. Distance and focal length jitter multiplicatively around their centres: the input
+    rig's distance, and the focal length at which ``frame_height`` metres at the head origin fill the image
+    height (the head fills the frame, as in face-parsing datasets), or the input rig's when it is None.
     """
 
     n_views: int = 32
@@ -64,6 +66,7 @@ class ViewSampling:
     roll_range: tuple[float, float] = (-10.0, 10.0)
     distance_jitter: float = 0.08
     focal_jitter: float = 0.08
+    frame_height: float | None = 0.33
     # Coverage: new poses only where the input views looked from (their yaws and pitches, ± the margin),
     # so no new view shows what no input camera saw (a scan without the back of the head gets no rear views).
     within_coverage: bool = True
@@ -81,6 +84,8 @@ class ViewSampling:
                 raise InvalidConfig(f"{name} range {lo}..{hi} must lie within ±{lim} and be ordered")
         if not (0 <= self.distance_jitter < 0.5 and 0 <= self.focal_jitter < 0.5):
             raise InvalidConfig("distance/focal jitter must be in [0, 0.5)")
+        if self.frame_height is not None and not 0.1 <= self.frame_height <= 2.0:
+            raise InvalidConfig(f"frame_height must be in [0.1, 2] metres (or None), got {self.frame_height}")
         if not (0 <= self.coverage_margin <= 180 and 0 <= self.max_unseen <= 1):
             raise InvalidConfig("coverage_margin must be in [0, 180] and max_unseen in [0, 1]")
 

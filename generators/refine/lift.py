@@ -6,9 +6,13 @@ Three ways to put labels on Gaussians are registered in ``variants.py`` (compare
 - ``palette``: the paper's way; per-Gaussian colours fitted to palette-coloured masks, later mapped
   back to classes by clustering.
 - ``joint``: one model fitted to RGB and cross-entropy together, geometry free.
+- ``votes``: geometry frozen from the RGB fit; per-Gaussian class probabilities in closed form, each labelled
+  pixel voting for the Gaussians that made it (no label optimisation at all).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -167,3 +171,32 @@ def fit_joint(views: list[SubjectView], labels: LabelSet, cfg: LiftConfig, seed:
     fc = _fit_config(cfg, seed, steps=cfg.rgb_steps, num_features=labels.num_classes, target="both",
                      **_geometry(cfg))
     return fit(targets, fc, loss_fn=loss).to("cpu")
+
+
+def vote_labels(rgb: GaussianModel, views: list[SubjectView], labels: LabelSet, cfg: LiftConfig,
+                prior: float = 1e-3) -> GaussianModel:
+    """Variant ``votes``: per-Gaussian class log-probabilities in closed form, on the frozen RGB geometry.
+
+    Each labelled pixel votes for its class in every Gaussian that made it, in proportion to that Gaussian's
+    blending weight there (T·α), times the pixel's CE weight (view, class balance, confidence). A rendered
+    feature is linear in the per-Gaussian features, so the gradient of Σ_p w_p ⟨onehot(label_p), f(p)⟩ with
+    respect to them is exactly those votes: one render and one backward per view, no optimisation, no
+    learning rate. ``prior`` (a fraction of the median Gaussian's vote mass) keeps unseen Gaussians uniform."""
+    dev = fit_device(cfg)
+    c = labels.num_classes
+    per_class = class_weights(views, c, cfg.class_balance)
+    model = rgb.to(dev).with_features(c, names=list(labels.names), fill=0.0)
+    feats = model.features.requires_grad_(True)
+    for v in views:
+        ids = torch.from_numpy(v.mask.astype(np.int64)).to(dev)
+        valid = (ids != 0) & (ids != IGNORE)
+        w = _ce_weights(v, cfg, per_class).to(dev) * valid
+        target = torch.nn.functional.one_hot(torch.where(valid, ids, 0), c).permute(2, 0, 1).float() * w[None]
+        r = model.render(torch.from_numpy(v.camera.world_to_camera).float(), torch.from_numpy(v.camera.K).float(),
+                         v.camera.width, v.camera.height, what="features")
+        (r.features * target).sum().backward()
+    votes = feats.grad.detach().clamp_min(0).to("cpu")
+    mass = votes.sum(1, keepdim=True)
+    eps = prior * float(mass[mass > 0].median()) if bool((mass > 0).any()) else 1.0
+    logp = torch.log((votes + eps) / (mass + c * eps))
+    return dataclasses.replace(model.to("cpu").detach(), features=logp)

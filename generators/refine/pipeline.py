@@ -141,14 +141,18 @@ def _generate(paths: list[Path], jobs: list[SubjectJob], out: Path, work: Path, 
         load_evaluations([d / "quality.npz" for d in parts]), load_examples(parts), report,
         f"Refinement quality ({cfg.refine.variant.name})",
         notes=[f"{k}: {frame_line(r)}; {coverage_line(r)}" for k, r in records.items()],
-        inputs=load_examples(parts, "inputs", 3), new_views=load_examples(parts, "newviews", 8))
+        inputs=load_examples(parts, "inputs", 3), new_views=load_examples(parts, "newviews", 8),
+        rgb=[row for r in records.values() for row in r.get("rgb_fidelity", [])])
     echo(f"dataset: {ds}")
     echo(f"quality report: {report / 'report.md'}")
     if not head:
         echo("no ground truth for these captures: the report shows overlays and agreement with the parser")
-    if head:
+    if "f1_gain_yaw60" in head:
         echo(f"new views |yaw| ≥ 60°: mean F1 {head['initial_f1_yaw60']:.3f} → {head['refined_f1_yaw60']:.3f}; "
              f"frontal change {head['f1_delta_frontal']:+.3f}")
+    if "rgb_psnr_new_views" in head:
+        echo(f"new views' RGB against the true renders: PSNR {head['rgb_psnr_new_views']:.2f} dB, "
+             f"SSIM {head['rgb_ssim_new_views']:.3f} (over the head)")
     return head
 
 

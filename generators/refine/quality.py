@@ -83,8 +83,24 @@ def agreement_table(q: dict[str, Evaluation]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def rgb_table(rgb: list[dict]) -> pd.DataFrame:
+    """New views' RGB against the true renders of the same cameras, by pose bin (mean PSNR dB and SSIM over
+    the true head; see ``fidelity``)."""
+    if not rgb:
+        return pd.DataFrame(columns=["pose_bin", "n", "psnr_db", "ssim"])
+    df = pd.DataFrame(rgb).dropna(subset=["psnr"])
+    rows = []
+    for b in (*POSE_BIN_NAMES, "all"):
+        sel = df if b == "all" else df[df["bin"] == b]
+        if len(sel):
+            rows.append({"pose_bin": b, "n": len(sel), "psnr_db": float(sel["psnr"].mean()),
+                         "ssim": float(sel["ssim"].mean())})
+    return pd.DataFrame(rows)
+
+
 def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Path, title: str,
-                         notes: list[str] = (), inputs: list[dict] = (), new_views: list[dict] = ()) -> dict:
+                         notes: list[str] = (), inputs: list[dict] = (), new_views: list[dict] = (),
+                         rgb: list[dict] = ()) -> dict:
     """quality.json, CSVs, figures and report.md; returns the headline numbers (empty without ground truth).
 
     With ground truth (synthetic captures): initial vs refined scored against it. Without: it says so, and
@@ -94,7 +110,7 @@ def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Pa
     recover_dir(out)  # a killed earlier write's temporary folder
     tmp = temp_dir(out.parent, f".{out.name}.tmp-")
     try:
-        head = _write_report(q, examples, tmp, title, notes, inputs, new_views)
+        head = _write_report(q, examples, tmp, title, notes, inputs, new_views, rgb_table(list(rgb)))
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -103,18 +119,23 @@ def write_quality_report(q: dict[str, Evaluation], examples: list[dict], out: Pa
 
 
 def _write_report(q: dict[str, Evaluation], examples: list[dict], out: Path, title: str, notes, inputs,
-                  new_views) -> dict:
+                  new_views, rgb: pd.DataFrame) -> dict:
     """Every file of the report into ``out`` (a fresh folder); returns the headline numbers."""
     by_bin, by_region = before_after_tables(q)
     agree = agreement_table(q)
     head = headline(by_bin, q)
+    if len(rgb):
+        every = rgb[rgb["pose_bin"] == "all"].iloc[0]
+        head["rgb_psnr_new_views"], head["rgb_ssim_new_views"] = float(every["psnr_db"]), float(every["ssim"])
+        atomic_write(out / "rgb_by_pose_bin.csv", rgb.to_csv(index=False))
     has_truth = len(by_bin) > 0
     atomic_write(out / "by_pose_bin.csv", by_bin.to_csv(index=False))
     atomic_write(out / "by_region_yaw60.csv", by_region.to_csv(index=False))
     atomic_write(out / "agreement_by_pose_bin.csv", agree.to_csv(index=False))
     atomic_write(out / "quality.json", json_dumps_strict({
         "ground_truth": has_truth, "headline": head, "convention": CONVENTION,
-        "by_pose_bin": by_bin.to_dict("records"), "agreement_by_pose_bin": agree.to_dict("records")}, indent=1))
+        "by_pose_bin": by_bin.to_dict("records"), "agreement_by_pose_bin": agree.to_dict("records"),
+        "rgb_by_pose_bin": rgb.to_dict("records")}, indent=1))
     figs = []
     if has_truth:
         figs.append(_bin_figure(by_bin, out / "before_after_by_bin.png"))
@@ -140,7 +161,7 @@ def _write_report(q: dict[str, Evaluation], examples: list[dict], out: Path, tit
               "refined labels re-rendered at the input cameras against the initial parser's masks there "
               "(agreement by pose bin), overlays of input and new views, and coverage. Ground truth, where a capture "
               "has it, comes from each frame's `label_path` in transforms.json (facebench's own captures).", ""]
-    if head:
+    if "f1_gain_yaw60" in head:
         md += [f"- new views at |yaw| ≥ 60°: mean F1 (fg) {head['initial_f1_yaw60']:.3f} → "
                f"{head['refined_f1_yaw60']:.3f} (gain {head['f1_gain_yaw60']:+.3f})",
                f"- new frontal views: change {head['f1_delta_frontal']:+.3f}", ""]
@@ -149,6 +170,8 @@ def _write_report(q: dict[str, Evaluation], examples: list[dict], out: Path, tit
     if has_truth:
         md += ["## By pose bin (mean F1, foreground)", "", markdown_table(by_bin), "",
                "## By region, |yaw| ≥ 60°", "", markdown_table(by_region), ""]
+    if len(rgb):
+        md += ["## New views' RGB against the true renders (over the true head)", "", markdown_table(rgb), ""]
     if len(agree):
         md += ["## Agreement with the initial parser on the input views (mean F1 between them, foreground)", "",
                markdown_table(agree), ""]

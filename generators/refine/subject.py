@@ -15,8 +15,10 @@ from facebench.captures import Camera
 from facebench.dataset import Sample
 from facebench.labels import IGNORE, LabelSet
 from facebench.metrics import Evaluation
-from facebench.pose import Pose, view_pose
+from facebench.pose import Pose, split_frame, view_pose
+from generators.refine.config import ViewSampling
 from generators.refine.coverage import seen_gaussians, unseen_pixels
+from generators.refine.fidelity import head_psnr_ssim
 from generators.refine.generate_config import RefineConfig
 from generators.refine.inputs import SubjectView
 from generators.refine.postprocess import cleanup
@@ -61,6 +63,17 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(bg, 0, 1)
 
 
+def new_view_focal(views: ViewSampling, distance: float, head_to_world: np.ndarray, size: int,
+                   input_focal: float) -> float:
+    """The new views' focal length in pixels: ``frame_height`` metres at the head origin (``distance`` world
+    units away) fill ``size`` pixels, whatever the world's scale and the input rig's framing; the input rig's
+    own focal (rescaled to ``size``) when ``frame_height`` is None."""
+    if views.frame_height is None:
+        return input_focal
+    metres = distance / split_frame(head_to_world)[1]
+    return 0.5 * size * metres / (0.5 * views.frame_height)
+
+
 def refine_subject(
     subject: str,
     views: list[SubjectView],
@@ -94,12 +107,13 @@ def refine_subject(
             input_examples.append({"id": vid, "yaw": v.yaw, "image": v.image, "initial": v.mask, "refined": ids})
     cameras = [v.camera for v in views]
     distance = float(np.median([np.linalg.norm(c.center - head_to_world[:3, 3]) for c in cameras]))
-    focal = float(np.median([c.K[0, 0] * cfg.out_size / c.width for c in cameras]))
+    focal = new_view_focal(cfg.views, distance, head_to_world, cfg.out_size,
+                           float(np.median([c.K[0, 0] * cfg.out_size / c.width for c in cameras])))
     rng = np.random.default_rng([seed, 7])
     input_poses = [view_pose(c.world_to_camera, head_to_world) for c in cameras]
     seen = seen_gaussians(lifted.labels, views, head_to_world)
     samples, examples = [], []
-    unseen_px, head_px, dropped, new_examples = 0, 0, [], []
+    unseen_px, head_px, dropped, new_examples, fidelity = 0, 0, [], [], []
     new_cameras = sample_cameras(cfg.views, seed, head_to_world, distance, focal, cfg.out_size, input_poses)
     for j, (_, cam) in enumerate(new_cameras):
         image, ids, conf = variant.render(lifted, cam, labels)
@@ -123,6 +137,8 @@ def refine_subject(
             new_examples.append({"id": sid, "yaw": got.yaw, "bin": got.bin, "image": composed, "refined": refined})
         if truth is not None:
             true_rgb, true_ids = truth(cam)
+            psnr, ssim = head_psnr_ssim(image, true_rgb, true_ids != 0)
+            fidelity.append({"id": sid, "bin": got.bin, "yaw": round(got.yaw, 2), "psnr": psnr, "ssim": ssim})
             initial = predict([true_rgb])[0] if predict is not None else None
             if initial is not None:
                 quality["novel/initial"].add(initial, true_ids, sid, got.bin, got.yaw)
@@ -133,5 +149,5 @@ def refine_subject(
     stats = {"gaussians": len(lifted.labels), "variant": variant.name, "ignored_frac": float(np.mean(
         [np.mean(s.mask == IGNORE) for s in samples])) if samples else float("nan"),
              "gaussians_seen": int(seen.sum()), "new_views": len(new_cameras), "views_dropped_unseen": len(dropped),
-             "unseen_head_pixels_frac": unseen_px / head_px if head_px else 0.0}
+             "unseen_head_pixels_frac": unseen_px / head_px if head_px else 0.0, "rgb_fidelity": fidelity}
     return SubjectResult(samples, quality, examples, stats, input_examples, new_examples)

@@ -159,6 +159,21 @@ class Logits(_ClassScores):
 
 @register
 @dataclass(frozen=True)
+class Votes(_ClassScores):
+    """Geometry frozen from the RGB fit; per-Gaussian class probabilities from visibility-weighted votes of
+    the labelled pixels, in closed form (``lift.vote_labels``): the label stage costs one render per view."""
+
+    name: str = field(default="votes", init=False)
+
+    def _fit(self, views, labels, lift, seed, checkpoint_dir):
+        from generators.refine.lift import fit_rgb, vote_labels
+
+        rgb = fit_rgb(views, lift, seed, checkpoint_dir)
+        return Lifted(rgb, vote_labels(rgb, views, labels, lift))
+
+
+@register
+@dataclass(frozen=True)
 class Joint(_ClassScores):
     """One model fitted to RGB (L1 + D-SSIM), coverage and cross-entropy together, every parameter free."""
 

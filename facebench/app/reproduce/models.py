@@ -11,15 +11,16 @@ from pathlib import Path
 
 from facebench.app.reproduce.scales import Scale
 
-# The comparison's models: key → (label in tables and figures, training set or None for the baseline).
+# The comparison's models: key → label in tables and figures. (a)–(c) train on their set plus the baseline's
+# frontal training data (``variants``); b_pure is the ablation without that mix.
 MODELS: dict[str, str] = {
     "baseline": "baseline (frontal)",
-    "a_raw": "(a) raw parser masks",
-    "b_refined": "(b) refined labels",
-    "c_oracle": "(c) ground truth (oracle)",
-    "d_mixed": "(d) refined + frontal",
+    "a_raw": "(a) raw parser masks + frontal",
+    "b_refined": "(b) refined labels + frontal",
+    "c_oracle": "(c) ground truth (oracle) + frontal",
+    "b_pure": "(b′) refined labels only (ablation)",
 }
-FINETUNES = ("a_raw", "b_refined", "c_oracle", "d_mixed")
+FINETUNES = ("a_raw", "b_refined", "c_oracle", "b_pure")
 
 
 def finetune(data: Path, out: Path, init: Path, scale: Scale, quiet: bool = False) -> Path:

@@ -74,7 +74,9 @@ def markdown(result: dict, names: dict[str, str], scale: dict, test_info: dict) 
              f"Test split: {test_info['subjects']} held-out synthetic subjects × {test_info['views']} views at "
              f"{test_info['size']}² over every pose (test-subject stream, seed {test_info['seed']}); "
              f"{test_info['n_images']} images. Training: {scale['train_subjects']} synthetic subjects (seed "
-             f"{scale['data_seed']}), {scale['new_views']} refined views each at {scale['size']}². Every fine-tune "
+             f"{scale['data_seed']}), {scale['new_views']} refined views each at {scale['size']}²; (a)–(c) also train "
+             f"on the baseline's own frontal data ({scale['frontal_subjects']} recipe subjects × 12 views), (b′) "
+             "does not. Every fine-tune "
              f"starts from the frontal baseline with {scale['steps']} steps × batch {scale['batch_size']}, seed "
              f"{scale['seed']}, SGD lr {scale['lr']:g} (10× outside the backbone), warm-up and poly decay.", "",
              "## Claims", "", *_claims_md(result["claims"]), "",

@@ -4,7 +4,8 @@
     <out>/baseline/            the frontal baseline checkpoint (a copy of the shipped weights)
     <out>/test/data/           the held-out benchmark test split
     <out>/generate/data/       (b) the refined dataset (+ data-quality/, and .data.work/ with the captures)
-    <out>/variants/{a_raw,c_oracle,d_mixed}/   the other training sets
+    <out>/frontal/             the frontal baseline's own training data (recipe subjects, re-rendered)
+    <out>/variants/{a_raw,b_refined,c_oracle}/   the training sets, each + the frontal data
     <out>/finetune/<model>/    four fine-tunes of the baseline, identical budgets
     <out>/evaluate/<model>/    `facebench evaluate` report folders (+ evaluation.npz)
     <out>/report/              comparison.md / .json, CSVs, figures
@@ -116,29 +117,43 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
     gen = st.run("generate", generate, atomic=False)
     refined = gen / "data"
 
-    # 4. The other training sets, on the same rendered views.
+    # 4. The baseline's own frontal training data (the mix every fine-tune but the ablation keeps).
+    def frontal(d: Path) -> None:
+        from facebench.app.reproduce.variants import render_recipe_frontal
+
+        echo(f"  the frontal recipe's first {scale.frontal_subjects} training subjects, re-rendered")
+        render_recipe_frontal(d, scale.frontal_subjects, scale.size, scale.workers)
+
+    front = st.run("frontal", frontal) / "data"
+
+    # 5. The training sets, on the same rendered views, each with the frontal data mixed in.
     def variants(d: Path) -> None:
         from baselines.predict import load_parser
         from facebench.app.reproduce import variants as v
         from facebench.dataset import load
 
-        ds = load(refined)
+        ds, fr = load(refined), load(front)
         truths = v.subject_truths(gen / ".data.work" / "captures")
+        n_ref, n_front = len(ds.metadata("train")), len(fr.metadata("train"))
+        echo(f"  each set: {n_ref} rendered views + {n_front} frontal recipe views")
         echo("  (a) frontal parser masks on the rendered views")
-        v.write_variant(v.raw_samples(ds, load_parser(str(baseline))), d / "a_raw", "(a) raw parser masks",
-                        "The refined dataset's rendered views labelled by the frontal parser (no 3D refinement).")
+        v.write_variant(v.with_frontal(v.raw_samples(ds, load_parser(str(baseline))), fr), d / "a_raw",
+                        "(a) raw parser masks + frontal",
+                        "The refined dataset's rendered views labelled by the frontal parser (no 3D refinement), "
+                        "plus the baseline's frontal training data.")
+        echo("  (b) refined labels")
+        v.write_variant(v.with_frontal(ds.iter_samples("train"), fr), d / "b_refined", "(b) refined + frontal",
+                        "The refined dataset plus the baseline's frontal training data.")
         echo("  (c) ground truth at each view's camera")
-        v.write_variant(v.oracle_samples(ds, truths), d / "c_oracle", "(c) oracle",
-                        "The refined dataset's rendered views labelled with ground truth at the same cameras.")
-        echo(f"  (d) refined + {scale.frontal_views} near-frontal ground-truth views per subject")
-        v.write_variant(v.mixed_samples(ds, truths, scale.frontal_views, scale.size, scale.data_seed), d / "d_mixed",
-                        "(d) refined + frontal", "The refined samples plus near-frontal ground-truth views.")
+        v.write_variant(v.with_frontal(v.oracle_samples(ds, truths), fr), d / "c_oracle", "(c) oracle + frontal",
+                        "The refined dataset's rendered views labelled with ground truth at the same cameras, plus "
+                        "the baseline's frontal training data.")
 
     var = st.run("variants", variants)
-    train_sets = {"a_raw": var / "a_raw", "b_refined": refined, "c_oracle": var / "c_oracle",
-                  "d_mixed": var / "d_mixed"}
+    train_sets = {"a_raw": var / "a_raw", "b_refined": var / "b_refined", "c_oracle": var / "c_oracle",
+                  "b_pure": refined}
 
-    # 5. Four fine-tunes from the baseline, identical budgets (each resumes from its own checkpoints).
+    # 6. Four fine-tunes from the baseline, identical budgets (each resumes from its own checkpoints).
     from facebench.app.reproduce.models import evaluate_checkpoint, finetune
     from facebench.metrics import Evaluation
 
@@ -147,11 +162,11 @@ def run_reproduce(scale_name: str, out: Path, echo: Callable[[str], None] = prin
         checkpoints[m] = st.run(f"finetune/{m}", lambda d, m=m: finetune(train_sets[m], d, baseline, scale),
                                 atomic=False)
 
-    # 6. Every model scored on the test split by facebench evaluate's own path.
+    # 7. Every model scored on the test split by facebench evaluate's own path.
     reports = {m: st.run(f"evaluate/{m}", lambda d, m=m: evaluate_checkpoint(checkpoints[m], test, d, m, scale))
                for m in MODELS}
 
-    # 7. The comparison report.
+    # 8. The comparison report.
     from facebench.dataset import load
 
     n_test = len(load(test).metadata("test"))

@@ -29,8 +29,9 @@ class Scale:
     size: int
     rgb_steps: int
     label_steps: int
-    # variant (d): near-frontal ground-truth views added per training subject (|yaw| < 30°, |pitch| < 20°)
-    frontal_views: int
+    # the baseline's own frontal training data, mixed into (a), (b) and (c): the first ``frontal_subjects``
+    # subjects of baselines/recipes/frontal.sh's stream, re-rendered (12 views each, |yaw| < 30°, |pitch| < 20°)
+    frontal_subjects: int
     # fine-tuning (identical for (a)–(d)): SGD + poly decay + warm-up of steps/10 (the BiSeNet recipe), at
     # lr 1e-3 (a tenth of the from-scratch 1e-2, the usual fine-tuning choice), fixed before any default-scale
     # run and never tuned on the test split (docs/reproduce.md)
@@ -74,7 +75,7 @@ SCALES: dict[str, Scale] = {
     # (one subject, blurry 64² captures, 30 steps). Target ≤ 3 min on 2 cores.
     "small": Scale(
         name="small", train_subjects=1, input_views=16, input_size=64, new_views=24, size=128, rgb_steps=80,
-        label_steps=30, frontal_views=8, steps=30, batch_size=4, test_subjects=4, test_views=8, test_size=128,
+        label_steps=30, frontal_subjects=2, steps=30, batch_size=4, test_subjects=4, test_views=8, test_size=128,
         n_boot=300, workers=1,
     ),
     # The measured scale, ≤ 90 min on 2 idle cores. Estimate per stage (idle; ×2 on a box as busy as above):
@@ -88,13 +89,13 @@ SCALES: dict[str, Scale] = {
     #   Measured (docs/reproduce.md): 23.5 min on the idle 2 cores with the C++ rasterizer; 34 min partly loaded.
     "default": Scale(
         name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=400,
-        label_steps=150, frontal_views=32, steps=800, batch_size=8, test_subjects=40, test_views=24,
+        label_steps=150, frontal_subjects=80, steps=800, batch_size=8, test_subjects=40, test_views=24,
         test_size=256,
     ),
     # More subjects and steps, for a GPU (gsplat) or a long CPU run; not timed.
     "large": Scale(
         name="large", train_subjects=64, input_views=48, input_size=128, new_views=96, size=256, rgb_steps=800,
-        label_steps=200, frontal_views=48, steps=4000, batch_size=8, test_subjects=100, test_views=24,
+        label_steps=200, frontal_subjects=200, steps=4000, batch_size=8, test_subjects=100, test_views=24,
         test_size=256,
     ),
 }

@@ -1,12 +1,17 @@
 """The training sets of the comparison, all built on the refined dataset's own views.
 
-(b) is the refined dataset itself. The others change one thing each:
+Every fine-tune but the ablation keeps the baseline's own frontal training data in the mix, as a
+practitioner fine-tunes (a parser fine-tuned on new views alone forgets the frontal domain: measured,
+BENCHMARKS.md). The mix is documented once, here: each set's samples plus the first ``frontal_subjects``
+subjects of the frontal recipe's stream (``baselines/recipes/frontal.sh`` step 1, re-rendered: same seeds,
+same rig), about one frontal view per refined view at the default scale; batches draw uniformly from the
+union. The sets change one thing each:
 
-- (a) ``raw``: the same rendered images, labelled by the frontal parser alone (no 3D refinement);
+- (a) ``raw``: the same rendered images, labelled by the frontal parser alone (no 3D refinement), + frontal;
+- (b) ``refined``: the refined dataset, + frontal (the default recipe);
 - (c) ``oracle``: the same rendered images, labelled with ground truth rendered at each view's recorded
-  camera (``provenance["camera"]``), the best any label source could do for these images;
-- (d) ``mixed``: the refined samples plus near-frontal ground-truth views of the same training subjects
-  (|yaw| < 30°, |pitch| < 20°, like the frontal baseline's training data).
+  camera (``provenance["camera"]``), the best any label source could do for these images, + frontal;
+- (b′) ``refined only``: the refined dataset alone, the ablation without the frontal mix.
 
 Ground truth exists because the training subjects are synthetic: ``synthetic_truth`` rebuilds each
 subject's head from the seed its capture records.
@@ -14,7 +19,7 @@ subject's head from the seed its capture records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +28,6 @@ from facebench.captures import Camera, read_transforms
 from facebench.dataset import DatasetInfo, FacebenchDataset, Sample, build_dataset
 from facebench.errors import InvalidCapture
 from facebench.parsing import Parser
-from facebench.pose import Pose, view_pose
 
 TruthFn = Callable[[Camera], tuple[np.ndarray, np.ndarray]]
 
@@ -81,37 +85,28 @@ def oracle_samples(refined: FacebenchDataset, truths: dict[str, tuple[TruthFn, d
         yield _relabel(s, labels, "gt", "ground truth at provenance.camera")
 
 
-def frontal_samples(truths: dict[str, tuple[TruthFn, dict]], per_subject: int, size: int,
-                    seed: int) -> Iterator[Sample]:
-    """Near-frontal ground-truth views of each subject (seeded poses), rendered at ``size``².
-
-    Rendered here rather than through the truth function so that each view gets its own backdrop
-    (``bg_seed``), as the baseline's frontal training views did."""
-    from generators.heads import camera_for_pose, render_view, sample_head
-
-    for k, (subject, (_, meta)) in enumerate(sorted(truths.items())):
-        head = sample_head(int(meta["seed"]))
-        rig = meta.get("rig", {})
-        rng = np.random.default_rng([seed, 0xF0, k])
-        for j in range(per_subject):
-            pose = Pose(float(rng.uniform(-FRONTAL_MAX_YAW, FRONTAL_MAX_YAW) * 0.999),
-                        float(rng.uniform(-FRONTAL_MAX_PITCH, FRONTAL_MAX_PITCH) * 0.999), 0.0)
-            cam = camera_for_pose(pose, size, float(rig.get("distance", 0.85)), float(rig.get("fov", 30.0)))
-            r = render_view(head, cam, bg_seed=int(rng.integers(2**31 - 1)))
-            rgb, labels = r.rgb, r.labels
-            got = view_pose(cam.world_to_camera)
-            yield Sample(id=f"{subject}-f{j:03d}", image=rgb, mask=labels, subject=subject, yaw=got.yaw,
-                         pitch=got.pitch, roll=got.roll, label_source="gt",
-                         provenance={"labels": "ground truth, near-frontal view", "seed": seed, "view": j,
-                                     "camera": {"K": cam.K.tolist(), "world_to_camera": cam.world_to_camera.tolist(),
-                                                "width": cam.width, "height": cam.height}})
+# baselines/recipes/frontal.sh step 1: the train-split subject stream of seed 0, 12 random near-frontal views each.
+RECIPE_SEED = 0
+RECIPE_VIEWS = 12
 
 
-def mixed_samples(refined: FacebenchDataset, truths: dict[str, tuple[TruthFn, dict]], per_subject: int,
-                  size: int, seed: int) -> Iterator[Sample]:
-    """(d): the refined samples as they are, plus ``per_subject`` near-frontal ground-truth views each."""
-    yield from refined.iter_samples("train")
-    yield from frontal_samples(truths, per_subject, size, seed)
+def render_recipe_frontal(out: Path, subjects: int, size: int, workers: int) -> Path:
+    """The first ``subjects`` of the frontal baseline's own training subjects, re-rendered as the recipe did
+    (captures under ``out/captures``), as a dataset at ``out/data`` (split ``train``)."""
+    from baselines.captures import captures_to_dataset
+    from generators.heads.capture import write_captures
+    from generators.heads.rig import RigConfig
+
+    rig = RigConfig(views=RECIPE_VIEWS, yaw_range=(-FRONTAL_MAX_YAW, FRONTAL_MAX_YAW),
+                    pitch_range=(-FRONTAL_MAX_PITCH, FRONTAL_MAX_PITCH), mode="random")
+    write_captures(out / "captures", subjects, rig, size, RECIPE_SEED, workers=workers)
+    return captures_to_dataset(out / "captures", out / "data", overwrite=True)
+
+
+def with_frontal(samples: Iterable[Sample], frontal: FacebenchDataset) -> Iterator[Sample]:
+    """A training set's samples, then the frontal recipe's (the mix of every fine-tune but the ablation)."""
+    yield from samples
+    yield from frontal.iter_samples("train")
 
 
 def write_variant(samples: Iterator[Sample], out: Path, name: str, description: str) -> Path:
