@@ -38,6 +38,8 @@ def train_command(
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 100,
     stop_after: Annotated[int | None, typer.Option(help="Stop at this step (resume later).")] = None,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 2,
+    test_time_flip: Annotated[bool | None, typer.Option(
+        help="Record that the model infers on image + mirror image, averaged [default: --init's, else no].")] = None,
     amp: Annotated[
         str,
         typer.Option(help="auto (bf16 autocast where the CPU has AVX512-BF16/AMX, else fp32), bf16 or fp32."),
@@ -54,7 +56,8 @@ def train_command(
         model=model, data=str(data), out=str(out), steps=steps, epochs=epochs, init=init, size=size,
         batch_size=batch_size, width=width, lr=lr, seed=seed, max_yaw=max_yaw, max_pitch=max_pitch,
         train_split=split, val_split=val_split or None, val_every=val_every, save_every=save_every,
-        stop_after=stop_after, threads=threads, amp=amp, command=shlex.join(["facebench", *sys.argv[1:]]),
+        stop_after=stop_after, threads=threads, amp=amp, test_time_flip=test_time_flip,
+        command=shlex.join(["facebench", *sys.argv[1:]]),
     )  # fmt: skip
     result = train(cfg)
     typer.echo(f"checkpoint: {result.out} (step {result.step})")

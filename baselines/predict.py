@@ -90,7 +90,25 @@ def load_model(path: str | Path, architecture: str | None = None) -> tuple[torch
         **config.get("model_kwargs", {}),
     )
     load_weights(model, state, path)
+    if config.get("test_time_flip"):
+        model = FlipAveraged(model, LabelSet(tuple(config["labels"]["names"]), name=config["labels"]["name"]))
     return model.eval(), config
+
+
+class FlipAveraged(torch.nn.Module):
+    """Test-time flip: the logits of an image and of its mirror image (mirrored back, with the l_/r_ classes
+    swapped) averaged, as face-parsing papers report. Twice the inference cost; a checkpoint asks for it with
+    ``"test_time_flip": true`` in its config, and ONNX exports of it carry the flip in the graph."""
+
+    def __init__(self, model: torch.nn.Module, labels: LabelSet):
+        super().__init__()
+        self.model = model
+        swap = torch.from_numpy(labels.flip_lut[: len(labels.names)].astype(np.int64))
+        self.register_buffer("swap", swap, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mirrored = self.model(x.flip(-1)).flip(-1).index_select(1, self.swap)
+        return 0.5 * (self.model(x) + mirrored)
 
 
 def load_parser(spec: str, batch_size: int = 8, precision: str = "fp32") -> TorchParser:

@@ -98,6 +98,7 @@ class TrainConfig:
     threads: int | None = 2
     amp: str | None = "auto"  # auto | bf16 | fp32: bf16 autocast where the CPU has bf16 kernels
     stop_after: int | None = None  # stop (resumably) once this step is reached: time-boxing
+    test_time_flip: bool | None = None  # infer on image + mirror (baselines.predict.FlipAveraged); None: --init's
     quiet: bool = False
     command: str = ""
 
@@ -191,6 +192,9 @@ def _resolve_defaults(cfg: TrainConfig, n_train: int) -> tuple[TrainConfig, dict
             raise InvalidConfig(f"--width {cfg.width} differs from the --init checkpoint's {init_cfg['width']}")
         cfg.width = init_cfg["width"]
         cfg.size = cfg.size if cfg.size is not None else init_cfg["input_size"]
+        if cfg.test_time_flip is None:  # a fine-tune infers as the model it started from
+            cfg.test_time_flip = bool(init_cfg.get("test_time_flip", False))
+    cfg.test_time_flip = bool(cfg.test_time_flip)
     cfg.width = cfg.width or 1.0
     cfg.size = cfg.size if cfg.size is not None else 256  # not `or`: --size 0 is an error, not the default
     cfg.amp = resolve_precision(cfg.amp)
@@ -257,6 +261,7 @@ def _checkpoint_config(
             "torch": torch.__version__,
         },
         "metrics": metrics,
+        **({"test_time_flip": True} if cfg.test_time_flip else {}),
     }
 
 

@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--parser", default=None, help="initial-mask checkpoint (default: the shipped BiSeNet)")
+    ap.add_argument("--input-size", type=int, default=None, help="input views' size (default: generate's)")
     ap.add_argument("--subjects", type=int, default=1, help="tuning subjects (from --seed)")
     ap.add_argument("--rows", default=",".join(ROWS), help="variant/post-processing pairs, comma-separated")
     args = ap.parse_args()
@@ -39,7 +40,8 @@ def main() -> None:
     from generators.refine.variants import make_variant
 
     tmp = Path(tempfile.mkdtemp(prefix="ablate-"))
-    base = base_config(args.seed, args.subjects, args.views, args.new_views, args.rgb_steps, args.label_steps)
+    base = base_config(args.seed, args.subjects, args.views, args.new_views, args.rgb_steps, args.label_steps,
+                       input_size=args.input_size)
     jobs = synthetic_jobs(tmp, base)
     cleanups = {"all": replace(base.refine.cleanup, enabled=True),
                 "no-confidence": replace(base.refine.cleanup, enabled=True, confidence=False),

@@ -10,8 +10,9 @@ FIGURES = ("initial_f1_yaw60", "refined_f1_yaw60", "f1_gain_yaw60", "f1_delta_fr
 
 
 def base_config(seed: int, subjects: int, views: int, new_views: int, rgb_steps: int, label_steps: int,
-                variant: str | None = None) -> Any:
-    """generate's own GenerateConfig with the script's sizes (every other knob stays the library's default)."""
+                variant: str | None = None, input_size: int | None = None) -> Any:
+    """generate's own GenerateConfig with the script's sizes (every other knob stays the library's default),
+    and the heads' declared frame, as bench_generate: these scripts measure labels, not frames."""
     from dataclasses import replace
 
     from generators.refine.generate_config import GenerateConfig
@@ -19,10 +20,11 @@ def base_config(seed: int, subjects: int, views: int, new_views: int, rgb_steps:
 
     d = GenerateConfig()
     refine = replace(d.refine, views=replace(d.refine.views, n_views=new_views),
-                     lift=replace(d.refine.lift, rgb_steps=rgb_steps, label_steps=label_steps))
+                     lift=replace(d.refine.lift, rgb_steps=rgb_steps, label_steps=label_steps), head_frame="capture")
     if variant is not None:
         refine = replace(refine, variant=make_variant(variant))
-    return replace(d, refine=refine, seed=seed, synthetic=replace(d.synthetic, subjects=subjects, views=views))
+    synthetic = replace(d.synthetic, subjects=subjects, views=views, size=input_size or d.synthetic.size)
+    return replace(d, refine=refine, seed=seed, synthetic=synthetic)
 
 
 def synthetic_jobs(root: Path, cfg: Any) -> list:
@@ -41,28 +43,41 @@ def score(jobs: list, work: Path, cfg: Any, per: int = 1, parser: str | None = N
     A failed subject stops the script: a row scored on fewer subjects than the others would mislead."""
     from facebench.app.generate import ParserSpec
     from facebench.metrics import load_evaluations
-    from generators.refine.parts import finished_parts
+    from generators.refine.parts import finished_parts, part_record
     from generators.refine.pipeline import synthetic_truth
-    from generators.refine.quality import headline
+    from generators.refine.quality import before_after_tables, headline
     from generators.refine.run import run_subjects
 
     t0 = time.perf_counter()
     summary = run_subjects(jobs, work, cfg, ParserSpec(checkpoint=parser), synthetic_truth)
     if summary.failed:
         raise SystemExit(f"{work.name}: {summary.failed}")
-    q = load_evaluations([d / "quality.npz" for d in finished_parts(work)])
-    return {"s": round((time.perf_counter() - t0) / per, 1), **{k: round(v, 4) for k, v in headline(None, q).items()}}
+    parts = finished_parts(work)
+    q = load_evaluations([d / "quality.npz" for d in parts])
+    by_bin, by_region = before_after_tables(q)
+    novel = by_bin[by_bin["views"] == "novel"].set_index("pose_bin")["refined_f1"]
+    region = by_region[by_region["views"] == "novel"].set_index("region")["refined_f1"]
+    psnr = [r["psnr"] for d in parts for r in part_record(work, d.name).get("rgb_fidelity", [])]
+    extra = {f"refined_{b}": novel.get(b, float("nan")) for b in ("frontal", "three_quarter", "profile")}
+    extra["eyes_brows_yaw60_min"] = float(region[["l_eye", "r_eye", "l_brow", "r_brow"]].min())
+    extra["rgb_psnr"] = float(sum(psnr) / len(psnr)) if psnr else float("nan")
+    return {"s": round((time.perf_counter() - t0) / per, 1),
+            **{k: round(v, 4) for k, v in {**headline(None, q), **extra}.items()}}
 
 
 def print_table(rows: list[dict], labels: dict[str, str]) -> None:
     """A markdown table: the ``labels`` columns (key → header), then the four figures and seconds."""
-    figures = "initial F1 |yaw|≥60 | refined F1 |yaw|≥60 | gain | frontal change | s"
+    figures = ("initial F1 |yaw|≥60 | refined F1 |yaw|≥60 | gain | frontal change | refined frontal / 3-4 / "
+               "profile | weakest eye/brow |yaw|≥60 | RGB PSNR | s")
     print("| " + " | ".join(labels.values()) + f" | {figures} |")
-    print("|---" * (len(labels) + 5) + "|")
+    print("|---" * (len(labels) + 8) + "|")
+    nan = float("nan")
     for r in rows:
-        fig = [r.get(k, float("nan")) for k in FIGURES]
+        fig = [r.get(k, nan) for k in FIGURES]
+        bins = " / ".join(f"{r.get(f'refined_{b}', nan):.3f}" for b in ("frontal", "three_quarter", "profile"))
         print("| " + " | ".join(str(r[k]) for k in labels) + f" | {fig[0]:.3f} | {fig[1]:.3f} | {fig[2]:+.3f} | "
-              f"{fig[3]:+.3f} | {r['s']} |")
+              f"{fig[3]:+.3f} | {bins} | {r.get('eyes_brows_yaw60_min', nan):.3f} | {r.get('rgb_psnr', nan):.2f} | "
+              f"{r['s']} |")
 
 
 def best(rows: list[dict]) -> dict:

@@ -229,6 +229,16 @@ def test_fine_tune_from_init(toy_dataset, tmp_path):
     config = json.loads((res.out / "config.json").read_text())
     assert config["width"] == 1.0 and config["input_size"] == 64
     assert config["training"]["init"] == str(tmp_path / "base")
+    assert "test_time_flip" not in config
+    # a model that infers with test-time flip hands it on to its fine-tunes, unless told otherwise
+    train(tiny_config(toy_dataset, tmp_path / "flip", steps=2, val_split=None, width=None, test_time_flip=True))
+    assert json.loads((tmp_path / "flip" / "config.json").read_text())["test_time_flip"] is True
+    ft = train(tiny_config(toy_dataset, tmp_path / "ft2", steps=2, val_split=None, width=None, size=None,
+                           init=str(tmp_path / "flip")))
+    assert json.loads((ft.out / "config.json").read_text())["test_time_flip"] is True
+    off = train(tiny_config(toy_dataset, tmp_path / "ft3", steps=2, val_split=None, width=None, size=None,
+                            init=str(tmp_path / "flip"), test_time_flip=False))
+    assert "test_time_flip" not in json.loads((off.out / "config.json").read_text())
 
 
 def bare_config(name: str) -> dict:

@@ -47,7 +47,15 @@ def test_generate_writes_refined_dataset_resumes_and_is_deterministic(captures, 
     quality = json.loads((tmp_path / "data-quality" / "quality.json").read_text())
     rows = {(r["views"], r["pose_bin"]) for r in quality["by_pose_bin"]}
     assert ("input", "all") in rows and ("novel", "all") in rows
-    assert "dataset:" in r.stdout and "quality report:" in r.stdout
+    rgb = {r["pose_bin"]: r for r in quality["rgb_by_pose_bin"]}  # new views' RGB against the true renders
+    assert rgb["all"]["n"] == 12 and 8 < rgb["all"]["psnr_db"] < 60 and 0 < rgb["all"]["ssim"] < 1
+    assert quality["headline"]["rgb_psnr_new_views"] == pytest.approx(rgb["all"]["psnr_db"])
+    assert "dataset:" in r.stdout and "quality report:" in r.stdout and "PSNR" in r.stdout
+    # the new views frame the head: 0.33 m at the head origin spans the 48 px (ViewSampling.frame_height)
+    cams = [json.loads(p)["camera"] for p in load(out).metadata("train").provenance]
+    focal = np.array([c["K"][1][1] for c in cams])
+    assert np.all(np.abs(focal / (24 * 0.85 / 0.165) - 1) < 0.09)  # ± the 8% focal jitter (and distance's)
+    assert '"frame_height": 0.33' in card
     first = {p.name: p.read_bytes() for p in (out / "data").glob("*.parquet")}
 
     again = _gen(caps, masks, out)  # resume: nothing is refitted, the same bytes come out

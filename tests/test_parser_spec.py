@@ -91,6 +91,35 @@ def test_onnx_routes_give_the_checkpoints_masks(tmp_path):
             assert got[k].shape == ref[k].shape and (got[k] == ref[k]).mean() > 0.999, (route, k)
 
 
+def test_test_time_flip_is_mirror_equivariant_and_travels_into_onnx(tmp_path):
+    """A checkpoint with ``test_time_flip``: the parse of a mirrored image is the mirrored parse with l_/r_
+    swapped (exactly, in the logits), it differs from the plain model's, and its ONNX export agrees."""
+    import json
+
+    from baselines.predict import export_onnx, load_model, load_parser
+
+    ckpt = _checkpoint(tmp_path / "ck")
+    cfg = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**cfg, "test_time_flip": True}))
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    swap = torch.from_numpy(FACEBENCH.flip_lut[: FACEBENCH.num_classes].astype(np.int64))
+    flipped_model, _ = load_model(ckpt)
+    with torch.no_grad():
+        a, b = flipped_model(x), flipped_model(x.flip(-1))
+    torch.testing.assert_close(b, a.flip(-1).index_select(1, swap), atol=1e-5, rtol=1e-5)
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    plain, _ = load_model(ckpt)
+    with torch.no_grad():
+        assert (plain(x) - a).abs().max() > 1e-3  # the flip changes something
+    (ckpt / "config.json").write_text(json.dumps({**cfg, "test_time_flip": True}))
+    report = export_onnx(str(ckpt), tmp_path / "flip.onnx")
+    assert report["max_abs_diff"] < 1e-3, report
+    parser = load_parser(str(ckpt))
+    img = (np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8)
+    m, mm = parser.predict([img, img[:, ::-1].copy()])
+    assert (FACEBENCH.flip_lut[mm][:, ::-1] == m).mean() > 0.999
+
+
 def test_onnx_without_metadata_needs_its_order_and_the_order_is_used(tmp_path, small_dataset):
     ckpt = _checkpoint(tmp_path / "ck")
     foreign = _foreign_onnx(ckpt, tmp_path / "foreign.onnx")
