@@ -102,6 +102,7 @@ def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1
     atomic_write(out / "metrics.json", json_dumps_strict(metrics, indent=1))  # NaN -> null
     atomic_write(out / "per_region.csv", region.to_csv(index=False).encode())
     atomic_write(out / "per_pose_bin.csv", bins.to_csv(index=False).encode())
+    ev.save(out / "evaluation.npz")  # per-image confusion matrices: paired comparisons, F1 by part size
 
     figs = {
         "F1 per region": figures.region_bars(region[region.region != "background"], fig_dir / "per_region_f1.png"),

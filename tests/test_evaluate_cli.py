@@ -39,6 +39,8 @@ def test_evaluate_writes_full_report(tmp_path, small_dataset):
         assert b.lo <= b.mean_f1_fg <= b.hi
     region = pd.read_csv(out / "per_region.csv")
     assert len(region) == 19 and region.f1.max() <= 1
+    kept = Evaluation.load(out / "evaluation.npz")  # the per-image matrices, for paired comparisons
+    assert kept.ids == ev.ids and (kept.per_image == ev.per_image).all()
     for name in ("per_region_f1", "per_pose_bin", "f1_vs_yaw", "confusion", "worst", "best"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 5000
     html = (out / "report.html").read_text()

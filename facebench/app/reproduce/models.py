@@ -51,6 +51,5 @@ def evaluate_checkpoint(checkpoint: Path, test: Path, out: Path, name: str, scal
     with Progress(transient=True) as bar:
         task = bar.add_task(f"evaluating {name}", total=len(ds.metadata("test")))
         run = evaluate_parser(parser, ds, "test", progress=lambda k: bar.advance(task, k))
-    write_report(run, out, model_name=name, n_boot=scale.n_boot, seed=scale.seed)
-    run.evaluation.save(out / "evaluation.npz")
+    write_report(run, out, model_name=name, n_boot=scale.n_boot, seed=scale.seed)  # with evaluation.npz
     return run.evaluation.scores(n_boot=0)
