@@ -81,12 +81,14 @@ SCALES: dict[str, Scale] = {
     # The measured scale, ≤ 90 min on 2 idle cores. Estimate per stage (idle; ×2 on a box as busy as above):
     #   test split   40 subjects × 24 views at 256²: 960 × 0.06 s + 40 heads, 2 workers      ≈ 1–2 min
     #   generate     16 subjects × ~45 s, 2 workers of 1 thread (≈ 1.6× speed-up)           ≈ 7–8 min
-    #   variants     parser on 1024 views + 16 × (64 + 32) truth renders + encoding            ≈ 3–4 min
+    #   frontal      80 recipe subjects × 12 views at 256², 2 workers                          ≈ 1 min
+    #   variants     parser on 1024 views + 16 × 64 truth renders + encoding 3 × ~1,950 samples ≈ 3 min
     #   fine-tunes   4 × 800 steps × 8 images = 25,600 images at ~15 img/s (25 img/s: 17 min) ≈ 28 min
     #   evaluate     5 × (960 images at ~10 img/s + ~15 s of report)                          ≈ 9 min
     #   report       bootstraps, figures, the qualitative grid (5 checkpoints × 5 images)       ≈ 1 min
     #   total ≈ 50 min idle; on a box as busy as the measurement above it would exceed 90 min.
-    #   Measured (docs/reproduce.md): 23.5 min on the idle 2 cores with the C++ rasterizer; 34 min partly loaded.
+    #   Measured (docs/reproduce.md): 45 min with the 256² baseline and the frontal mix, beside a niced test run
+    #   (fine-tunes 7–9 min each at 12–15 img/s); 23.5 min with the first, 192² baseline and no mix.
     "default": Scale(
         name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=400,
         label_steps=150, frontal_subjects=80, steps=800, batch_size=8, test_subjects=40, test_views=24,
