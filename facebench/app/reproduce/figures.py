@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -108,7 +109,7 @@ def extreme_grid(rows: list[dict], names: dict[str, str], path: Path) -> Path:
                 ax.set_xlabel(f"F1 {row['f1'][keys[c - 2]]:.2f}", fontsize=7, labelpad=1)
             if r == 0:
                 title = names[cols[c]] if c >= 2 else cols[c]
-                ax.set_title(title.replace(" (", "\n("), fontsize=7)
+                ax.set_title(textwrap.fill(title, 22), fontsize=7)  # long model names must not run together
         axes[r, 0].set_ylabel(f"yaw {row['yaw']:+.0f}°\npitch {row['pitch']:+.0f}°", fontsize=7)
     fig.suptitle("Extreme poses (|yaw| ≥ 60°): predictions over the test image; F1 = mean F1 fg of that image",
                  fontsize=8)
