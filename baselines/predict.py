@@ -25,6 +25,12 @@ from facebench.imageio import write_png
 from facebench.labels import FACEBENCH, LabelSet
 
 
+def checkpoint_labels(config: dict[str, Any]) -> LabelSet:
+    """The label set a checkpoint's config declares (facebench's own when the names are ours)."""
+    names = tuple(config["labels"]["names"])
+    return FACEBENCH if names == FACEBENCH.names else LabelSet(names, name=config["labels"]["name"])
+
+
 class TorchParser:
     """A trained baseline behind the Parser protocol: ``predict(images) -> masks``."""
 
@@ -40,8 +46,7 @@ class TorchParser:
         self.memory_format = model_memory_format(config["architecture"])
         self.model = model.eval().to(memory_format=self.memory_format)
         self.config = config
-        names = tuple(config["labels"]["names"])
-        self.labels = FACEBENCH if names == FACEBENCH.names else LabelSet(names, name=config["labels"]["name"])
+        self.labels = checkpoint_labels(config)
         self.name = name or config["architecture"]
         self.size = int(config["input_size"])
         self.mean = tuple(config["normalisation"]["mean"])
@@ -91,7 +96,7 @@ def load_model(path: str | Path, architecture: str | None = None) -> tuple[torch
     )
     load_weights(model, state, path)
     if config.get("test_time_flip"):
-        model = FlipAveraged(model, LabelSet(tuple(config["labels"]["names"]), name=config["labels"]["name"]))
+        model = FlipAveraged(model, checkpoint_labels(config))
     return model.eval(), config
 
 

@@ -79,19 +79,12 @@ def main() -> None:
 
 
 def report_figures(report: Path) -> dict:
-    """The issue's targets from the quality report: refined F1 of new views per pose bin, and the eyes' and
-    brows' F1 on new views at |yaw| ≥ 60°."""
+    """The issue's targets, from the quality report's CSVs (``refine_rows.novel_figures``)."""
     import pandas as pd
+    from refine_rows import novel_figures
 
-    by_bin = pd.read_csv(report / "by_pose_bin.csv")
-    novel = by_bin[by_bin["views"] == "novel"].set_index("pose_bin")
-    region = pd.read_csv(report / "by_region_yaw60.csv")
-    region = region[region["views"] == "novel"].set_index("region")
-    return {"refined_f1_by_bin": {b: round(float(novel.loc[b, "refined_f1"]), 4) for b in novel.index},
-            "initial_f1_by_bin": {b: round(float(novel.loc[b, "initial_f1"]), 4) for b in novel.index},
-            "refined_f1_yaw60_small_parts": {r: round(float(region.loc[r, "refined_f1"]), 4)
-                                             for r in ("l_eye", "r_eye", "l_brow", "r_brow", "mouth", "u_lip",
-                                                       "l_lip", "nose")}}
+    return novel_figures(pd.read_csv(report / "by_pose_bin.csv"), pd.read_csv(report / "by_region_yaw60.csv"))
+
 
 if __name__ == "__main__":
     main()

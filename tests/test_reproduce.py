@@ -58,7 +58,7 @@ def test_every_model_is_scored_on_every_pose_bin_with_sound_intervals(small_run)
 
 
 def test_every_finetune_but_the_ablation_keeps_the_frontal_recipe_data(small_run):
-    from facebench.app.reproduce.variants import FRONTAL_MAX_PITCH, FRONTAL_MAX_YAW
+    from baselines.data import FRONTAL
     from facebench.dataset import load
     from generators.heads.capture import subject_seed
 
@@ -66,7 +66,7 @@ def test_every_finetune_but_the_ablation_keeps_the_frontal_recipe_data(small_run
     front = load(out / "frontal" / "data").metadata("train")
     refined = load(out / "generate" / "data").metadata("train")
     assert len(front) == 2 * 12 and sorted(set(front["subject"])) == ["synth-train-00000", "synth-train-00001"]
-    assert (front["yaw"].abs() < FRONTAL_MAX_YAW).all() and (front["pitch"].abs() < FRONTAL_MAX_PITCH).all()
+    assert (front["yaw"].abs() < FRONTAL.max_yaw).all() and (front["pitch"].abs() < FRONTAL.max_pitch).all()
     meta = json.loads((out / "frontal" / "captures" / "synth-train-00001" / "transforms.json").read_text())
     assert meta["facebench"]["seed"] == subject_seed(0, "train", 1)  # the recipe's own subject, not a new one
     for m in ("a_raw", "b_refined", "c_oracle"):

@@ -31,9 +31,6 @@ from facebench.parsing import Parser
 
 TruthFn = Callable[[Camera], tuple[np.ndarray, np.ndarray]]
 
-# The frontal baseline's training range (baselines.data.FRONTAL), strictly inside.
-FRONTAL_MAX_YAW = 30.0
-FRONTAL_MAX_PITCH = 20.0
 
 
 def subject_truths(captures: Path) -> dict[str, tuple[TruthFn, dict]]:
@@ -94,11 +91,12 @@ def render_recipe_frontal(out: Path, subjects: int, size: int, workers: int) -> 
     """The first ``subjects`` of the frontal baseline's own training subjects, re-rendered as the recipe did
     (captures under ``out/captures``), as a dataset at ``out/data`` (split ``train``)."""
     from baselines.captures import captures_to_dataset
+    from baselines.data import FRONTAL
     from generators.heads.capture import write_captures
     from generators.heads.rig import RigConfig
 
-    rig = RigConfig(views=RECIPE_VIEWS, yaw_range=(-FRONTAL_MAX_YAW, FRONTAL_MAX_YAW),
-                    pitch_range=(-FRONTAL_MAX_PITCH, FRONTAL_MAX_PITCH), mode="random")
+    rig = RigConfig(views=RECIPE_VIEWS, yaw_range=(-FRONTAL.max_yaw, FRONTAL.max_yaw),
+                    pitch_range=(-FRONTAL.max_pitch, FRONTAL.max_pitch), mode="random")
     write_captures(out / "captures", subjects, rig, size, RECIPE_SEED, workers=workers)
     return captures_to_dataset(out / "captures", out / "data", overwrite=True)
 
