@@ -4,7 +4,10 @@ Rows: label representation (logits / palette / joint geometry) and post-processi
 confidence → ignore step, all off). Same captures, parser and budgets for every row.
 
     .venv/bin/python benchmarks/ablate_generate.py [--seed 2000] [--rgb-steps 400] [--label-steps 150]
-        [--subjects 1] [--rows logits/off,votes/off]
+        [--subjects 1] [--rows logits/off,votes/off] [--truth-masks] [--lift '{"num_init": 12000}']
+
+``--truth-masks`` lifts the captures' exact labels instead of the parser's: what the lifting loses on its own
+(the ceiling any parser could reach with the same representation and budget).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=None, help="input views' size (default: generate's)")
     ap.add_argument("--subjects", type=int, default=1, help="tuning subjects (from --seed)")
     ap.add_argument("--rows", default=",".join(ROWS), help="variant/post-processing pairs, comma-separated")
+    ap.add_argument("--truth-masks", action="store_true", help="lift the exact labels (the lifting's ceiling)")
+    ap.add_argument("--lift", default="{}", help="LiftConfig fields as JSON, e.g. '{\"class_balance\": 0.25}'")
     args = ap.parse_args()
     from refine_rows import base_config, best, print_table, score, synthetic_jobs
 
@@ -42,6 +47,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ablate-"))
     base = base_config(args.seed, args.subjects, args.views, args.new_views, args.rgb_steps, args.label_steps,
                        input_size=args.input_size)
+    base = replace(base, refine=replace(base.refine, lift=replace(base.refine.lift, **json.loads(args.lift))))
     jobs = synthetic_jobs(tmp, base)
     cleanups = {"all": replace(base.refine.cleanup, enabled=True),
                 "no-confidence": replace(base.refine.cleanup, enabled=True, confidence=False),
@@ -49,10 +55,11 @@ def main() -> None:
     rows = []
     for variant, cleanup_name in (r.split("/") for r in args.rows.split(",")):
         cfg = replace(base, refine=replace(base.refine, variant=make_variant(variant), cleanup=cleanups[cleanup_name]))
-        figures = score(jobs, tmp / f"{variant}-{cleanup_name}", cfg, args.subjects, args.parser)
-        rows.append({"variant": variant, "cleanup": cleanup_name, **figures})
+        figures = score(jobs, tmp / f"{variant}-{cleanup_name}", cfg, args.subjects, args.parser, args.truth_masks)
+        rows.append({"variant": variant, "cleanup": cleanup_name, "masks": "truth" if args.truth_masks else "parser",
+                     "lift": args.lift, **figures})
         print(json.dumps(rows[-1]), flush=True)
-    print_table(rows, {"variant": "variant", "cleanup": "post-processing"})
+    print_table(rows, {"variant": "variant", "cleanup": "post-processing", "masks": "masks", "lift": "lift"})
     top = best(rows)
     print(json.dumps({"rows": len(rows), "best": f"{top['variant']}/{top['cleanup']}", "seed": args.seed}))
 

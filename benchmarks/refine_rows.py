@@ -38,9 +38,22 @@ def synthetic_jobs(root: Path, cfg: Any) -> list:
     return [SubjectJob(p.name, read_capture(p)) for p in synthetic_captures(root, cfg.synthetic, cfg.seed)]
 
 
-def score(jobs: list, work: Path, cfg: Any, per: int = 1, parser: str | None = None) -> dict[str, float]:
+def truth_mask_folder(jobs: list, folder: Path) -> Path:
+    """The captures' exact label maps as one ``{view id}.png`` folder: a "parser" that is never wrong, whose
+    refined labels measure what the lifting itself loses (the representation's ceiling)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for job in jobs:
+        for v in job.capture.views:
+            shutil.copyfile(v.label_path, folder / f"{v.id}.png")
+    return folder
+
+
+def score(jobs: list, work: Path, cfg: Any, per: int = 1, parser: str | None = None,
+          truth_masks: bool = False) -> dict[str, float]:
     """Refine ``jobs`` with ``cfg`` (a GenerateConfig) in ``work``; the pooled headline figures plus seconds
-    (per ``per`` subjects).
+    (per ``per`` subjects). ``truth_masks``: lift the exact labels instead of a parser's (the ceiling).
 
     A failed subject stops the script: a row scored on fewer subjects than the others would mislead."""
     from facebench.app.generate import ParserSpec
@@ -51,7 +64,9 @@ def score(jobs: list, work: Path, cfg: Any, per: int = 1, parser: str | None = N
     from generators.refine.run import run_subjects
 
     t0 = time.perf_counter()
-    summary = run_subjects(jobs, work, cfg, ParserSpec(checkpoint=parser), synthetic_truth)
+    spec = ParserSpec(masks=str(truth_mask_folder(jobs, work.parent / ".truth-masks"))) if truth_masks \
+        else ParserSpec(checkpoint=parser)
+    summary = run_subjects(jobs, work, cfg, spec, synthetic_truth)
     if summary.failed:
         raise SystemExit(f"{work.name}: {summary.failed}")
     parts = finished_parts(work)

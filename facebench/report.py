@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import platform
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pandas as pd
 
 from facebench import figures
 from facebench.evaluate import EvalRun, predictions_for
-from facebench.files import atomic_write, json_dumps_strict
+from facebench.files import atomic_write, json_dumps_strict, recover_dir, replace_dir, temp_dir
 from facebench.metrics import CONVENTION, iou_f1
 from facebench.pose import POSE_BIN_NAMES
 
@@ -72,9 +73,29 @@ def _fmt(x: float) -> str:
 
 
 def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1000, seed: int = 0,
-                 n_examples: int = 4) -> Path:
-    """Write the full report folder; returns its path."""
+                 n_examples: int = 4, keep: tuple[str, ...] = ("predictions",)) -> Path:
+    """Write the full report folder; returns its path.
+
+    The folder appears whole or not at all: it is written into a hidden sibling and swapped into place, so a
+    kill while figures are drawn leaves the previous report, never a mix of two runs. The subfolders named in
+    ``keep`` (evaluate's prediction cache) are carried over from the previous report by rename."""
     out = Path(out)
+    recover_dir(out)
+    tmp = temp_dir(out.parent, prefix=f".{out.name}.tmp-")
+    try:
+        _write_report_files(run, tmp, model_name, n_boot, seed, n_examples)
+        for name in keep:
+            if (out / name).is_dir() and not (tmp / name).exists():
+                (out / name).rename(tmp / name)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_report_files(run: EvalRun, out: Path, model_name: str, n_boot: int, seed: int, n_examples: int) -> None:
+    """Every file of the report into ``out`` (a fresh folder)."""
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     ev = run.evaluation
@@ -123,7 +144,6 @@ def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1
     md = _markdown(metrics, region, bins, figs, out)
     atomic_write(out / "report.md", md.encode())
     atomic_write(out / "report.html", _html(metrics, region, bins, figs).encode())
-    return out
 
 
 def _headline(m: dict) -> list[str]:

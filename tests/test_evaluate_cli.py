@@ -111,3 +111,34 @@ def test_evaluate_caches_a_models_predictions_by_weights_and_dataset_revision(tm
     (out / "predictions" / "cache.json").write_text(json.dumps(key))
     third = run_cli("evaluate", str(ckpt), "--data", str(small_dataset), "--out", str(out), "--n-boot", "0")
     assert third.returncode == 0 and "cached" not in third.stdout
+
+
+def test_a_killed_evaluate_leaves_the_previous_report_whole(tmp_path, small_dataset):
+    """SIGKILL while the new report's figures are drawn: the folder still holds the previous run's report,
+    whole; the next run clears the leftover and writes its own."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "report"
+    _predictions(small_dataset, tmp_path / "a", corrupt_every=3)
+    assert run_cli("evaluate", str(tmp_path / "a"), "--data", str(small_dataset), "--out", str(out),
+                   "--n-boot", "0").returncode == 0
+    old = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    ev_b = _predictions(small_dataset, tmp_path / "b", corrupt_every=2)
+    proc = subprocess.Popen([sys.executable, "-m", "facebench", "evaluate", str(tmp_path / "b"), "--data",
+                             str(small_dataset), "--out", str(out), "--n-boot", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".report.tmp-*/metrics.json")):  # the new report is half written
+        assert proc.poll() is None and time.monotonic() < deadline, "evaluate ended before it could be killed"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == old
+    r = run_cli("evaluate", str(tmp_path / "b"), "--data", str(small_dataset), "--out", str(out), "--n-boot", "0")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["overall"]["mean_f1_fg"] == ev_b.scores(n_boot=0)["mean_f1_fg"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report.")]

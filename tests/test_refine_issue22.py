@@ -77,3 +77,22 @@ def test_head_fidelity_ignores_the_backdrop_and_falls_with_noise():
     p2, s2 = head_psnr_ssim(noisier, truth, head)
     assert 20 < p1 < 30 and p2 < p1 - 6 and s2 < s1 < 1
     assert all(np.isnan(head_psnr_ssim(noisy, truth, np.zeros_like(head))))
+
+
+def test_region_table_keeps_the_refined_labels_when_the_parser_cannot_label_new_views():
+    """A mask folder (or the truth masks of the ceiling row) labels no new view: the by-region table at
+    |yaw| ≥ 60° still scores the refined labels there, with the initial column NaN, not dropped."""
+    from facebench.metrics import Evaluation
+    from generators.refine.quality import before_after_tables
+
+    nose, skin = FACEBENCH.names.index("nose"), FACEBENCH.names.index("skin")
+    truth = np.full((8, 8), skin, np.uint8)
+    truth[2:6, 2:6] = nose
+    refined = truth.copy()
+    refined[2:4, 2:6] = skin  # half the nose missed: F1 = 2·8/(8 + 16) = 2/3
+    q = {k: Evaluation(labels=FACEBENCH) for k in ("input/initial", "input/refined", "novel/initial",
+                                                   "novel/refined")}
+    q["novel/refined"].add(refined, truth, "v0", "profile", 80.0)
+    _, by_region = before_after_tables(q)
+    row = by_region[(by_region["views"] == "novel") & (by_region["region"] == "nose")].iloc[0]
+    assert row["refined_f1"] == pytest.approx(2 / 3) and np.isnan(row["initial_f1"])

@@ -46,11 +46,12 @@ def before_after_tables(q: dict[str, Evaluation]) -> tuple[pd.DataFrame, pd.Data
     reg = []
     for where in ("input", "novel"):
         ini, ref = q.get(f"{where}/initial"), q.get(f"{where}/refined")
-        if ini is None or ref is None or not ini.matrices or not ref.matrices:
+        if ref is None or not ref.matrices:
             continue
         pick = lambda ev: ev.per_image[np.isin(np.asarray(ev.groups), EXTREME)].sum(0)  # noqa: E731
-        _, fi = iou_f1(pick(ini))
         _, fr = iou_f1(pick(ref))
+        # A mask folder can't label new views: the refined column stands alone, the initial one is NaN.
+        fi = iou_f1(pick(ini))[1] if ini is not None and ini.matrices else np.full_like(fr, np.nan)
         for k, name in enumerate(FACEBENCH.names[1:], start=1):
             reg.append({"views": where, "region": name, "initial_f1": fi[k], "refined_f1": fr[k],
                         "gain": fr[k] - fi[k]})
