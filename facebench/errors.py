@@ -70,14 +70,28 @@ def require_exists(path: str | Path, what: str = "path") -> Path:
 
 
 def run_with_one_line_errors(app) -> None:
-    """Run a CLI app; a FacebenchError becomes one line on stderr and its exit code (2), not a traceback."""
+    """Run a CLI app; a FacebenchError or a usage mistake (missing argument, bad option value, unknown
+    command) becomes one line on stderr and exit code 2, not a traceback or a framed usage box."""
     import sys
 
+    import typer
+
     try:
-        app()
+        code = app(standalone_mode=False)  # the framework returns here instead of printing and exiting itself
     except FacebenchError as e:
         print(f"error: {one_line(str(e))}", file=sys.stderr)
         sys.exit(e.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except typer.TyperException as e:  # typer's (vendored click) usage errors: UsageError, BadParameter, …
+        ctx = getattr(e, "ctx", None)
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        if message:  # none when the help was shown because no arguments were given
+            print(f"error: {one_line(message)}{where}", file=sys.stderr)
+        sys.exit(getattr(e, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def one_line(text: str) -> str:

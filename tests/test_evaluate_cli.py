@@ -142,3 +142,18 @@ def test_a_killed_evaluate_leaves_the_previous_report_whole(tmp_path, small_data
     m = json.loads((out / "metrics.json").read_text())
     assert m["overall"]["mean_f1_fg"] == ev_b.scores(n_boot=0)["mean_f1_fg"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report.")]
+
+
+def test_usage_mistakes_are_one_line_and_exit_2():
+    """A missing argument, a bad option value, an unknown command or option: one line naming the mistake and
+    where the help is, exit 2 (no framed usage box); --help itself still succeeds."""
+    cases = {("evaluate",): "Missing argument 'model'", ("generate", "--subjects", "two"): "'--subjects'",
+             ("nosuch",): "No such command 'nosuch'", ("evaluate", "x", "--data", "d", "--bogus"): "--bogus",
+             ("study", "nosuch"): "No such command 'nosuch'"}
+    for args, match in cases.items():
+        r = run_cli(*args)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1, (args, r.stderr)
+        assert lines[0].startswith("error: ") and match in lines[0] and "--help" in lines[0], lines[0]
+    r = run_cli("evaluate", "--help")
+    assert r.returncode == 0 and "Score a face parser" in r.stdout and not r.stderr.strip()
