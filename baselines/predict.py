@@ -21,8 +21,10 @@ from baselines.models import MODELS, build_model, model_memory_format
 from baselines.precision import resolve_precision
 from baselines.transforms import image_to_tensor, logits_to_mask, normalise
 from facebench.errors import CheckpointError, InvalidConfig
+from facebench.files import atomic_path
 from facebench.imageio import write_png
 from facebench.labels import FACEBENCH, LabelSet
+from facebench.outputs import check_output_folder
 
 
 def checkpoint_labels(config: dict[str, Any]) -> LabelSet:
@@ -210,24 +212,28 @@ def export_onnx(spec: str, out: str | Path, opset: int = 17, check: bool = True)
     size = int(config["input_size"])
     example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # tracer warnings about shape-dependent branches: sizes are fixed
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapped,
-            (example,),
-            str(out),
-            input_names=["image"],
-            output_names=["logits"],
-            opset_version=opset,
-            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-            dynamo=False,
-        )
-    _add_metadata(out, config)
-    report: dict[str, Any] = {"path": str(out), "opset": opset, "bytes": out.stat().st_size}
-    if check:
-        batch = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(1))  # other batch size
-        report.update(check_onnx(out, wrapped, batch))
+    if out.is_dir():
+        raise InvalidConfig("--out is a folder, not an .onnx file", out, hint="choose a file name")
+    check_output_folder(out.parent, "--out")
+    report: dict[str, Any] = {"path": str(out), "opset": opset}
+    with atomic_path(out) as tmp:  # a failed export or check leaves no half-written (or unchecked) model
+        with warnings.catch_warnings():  # tracer warnings about shape-dependent branches: sizes are fixed
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapped,
+                (example,),
+                str(tmp),
+                input_names=["image"],
+                output_names=["logits"],
+                opset_version=opset,
+                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                dynamo=False,
+            )
+        _add_metadata(tmp, config)
+        report["bytes"] = tmp.stat().st_size
+        if check:
+            batch = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(1))  # other batch size
+            report.update(check_onnx(tmp, wrapped, batch))
     return report
 
 

@@ -1225,3 +1225,42 @@ def _(good: Good, tmp: Path) -> Call:
     args = _generate(capture_copy(good, tmp, edit), tmp)
     args[args.index("--head-frame") + 1] = "auto"  # the default: estimated from the parser's face parts
     return Call(args, "transforms.json")
+
+
+# ---- export-onnx, convert, heads, reproduce: the commands that read a model or only options
+
+for _name in ("config not JSON", "weights truncated", "input_size 100000", "labels a list"):
+    def _make(good: Good, tmp: Path, _name: str = _name) -> Call:
+        ck, names = CHECKPOINT_DAMAGES[_name](good, tmp)
+        return Call(["export-onnx", str(ck), "--out", str(tmp / "model.onnx"), "--no-check"], names)
+
+    CASES.append(Case("export-onnx", f"checkpoint: {_name}", _make))
+
+
+def _export(good: Good, out: Path) -> Call:
+    return Call(["export-onnx", str(good.checkpoint), "--out", str(out), "--no-check"], "--out")
+
+
+case("export-onnx", "--out under a file")(lambda g, t: _export(g, a_file(t) / "m.onnx"))
+case("export-onnx", "--out is a folder")(lambda g, t: _export(g, (t / "models").mkdir() or t / "models"))
+case("export-onnx", "--out not writable")(lambda g, t: _export(g, unwritable_folder(t) / "m.onnx"))
+case("export-onnx", "a pickle as model")(
+    lambda g, t: Call(["export-onnx", str(rewrite(a_file(t, "w.pth"), lambda b: b"\x80\x04K.")), "--out",
+                       str(t / "m.onnx")], "w.pth"))
+
+
+def _zll(tmp: Path, payload: bytes) -> Call:
+    pth = rewrite(a_file(tmp, "79999_iter.pth"), lambda b: payload)
+    return Call(["convert", f"zll:{pth}", "--out", str(tmp / "converted")], "79999_iter.pth")
+
+
+case("convert", "pth truncated pickle")(lambda g, t: _zll(t, b"\x80\x04K."))
+case("convert", "pth garbage")(lambda g, t: _zll(t, garbage(300)))
+case("convert", "pth zero bytes")(lambda g, t: _zll(t, b""))
+case("convert", "pth missing")(
+    lambda g, t: Call(["convert", f"zll:{t / 'none.pth'}", "--out", str(t / "c")], "none.pth"))
+case("heads", "--subjects 0")(lambda g, t: Call(["heads", "--subjects", "0", "--out", str(t / "h")], "subjects"))
+case("heads", "--size 0")(lambda g, t: Call(["heads", "--size", "0", "--out", str(t / "h")], "size"))
+case("heads", "--out is a file")(lambda g, t: Call(["heads", "--out", str(a_file(t))], "a file"))
+case("reproduce", "--scale bogus")(lambda g, t: Call(["reproduce", "--scale", "bogus", "--out", str(t / "r")], "bogus"))
+case("reproduce", "--out is a file")(lambda g, t: Call(["reproduce", "--out", str(a_file(t))], "a file"))

@@ -157,7 +157,7 @@ def test_the_corpus_is_big_enough() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     commands = {c.command.split()[0] for c in CASES}
     assert {"evaluate", "validate", "generate", "import", "train", "predict", "publish", "study", "submit",
-            "leaderboard"} <= commands
+            "leaderboard", "export-onnx", "convert", "heads", "reproduce"} <= commands
 
 
 SUBPROCESS = ["validate: dataset: mask null", "evaluate: dataset: id2label.json a list",
