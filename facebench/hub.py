@@ -202,7 +202,17 @@ def download(
     """
     from huggingface_hub import snapshot_download
 
+    from facebench.outputs import check_output_folder
+    from facebench.pose import POSE_BIN_NAMES
+
     ref = HubRef.parse(spec)
+    # Options first, before any request: a typo costs no round trip and no half download.
+    if pose_bin is not None and pose_bin not in POSE_BIN_NAMES:
+        raise InvalidConfig(f"unknown --pose-bin {pose_bin!r}", hint=f"use {', '.join(POSE_BIN_NAMES)}")
+    if split is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", split):
+        raise InvalidConfig(f"--split {split!r} is not a split name", hint="e.g. train, validation, test")
+    if out is not None:
+        check_output_folder(out)
     api = _api(token, endpoint)
     info = _hub_call(f"dataset {ref.repo_id}", lambda: api.dataset_info(ref.repo_id, revision=ref.revision or "main"))
     sha = info.sha

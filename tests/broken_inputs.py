@@ -1264,3 +1264,16 @@ case("heads", "--size 0")(lambda g, t: Call(["heads", "--size", "0", "--out", st
 case("heads", "--out is a file")(lambda g, t: Call(["heads", "--out", str(a_file(t))], "a file"))
 case("reproduce", "--scale bogus")(lambda g, t: Call(["reproduce", "--scale", "bogus", "--out", str(t / "r")], "bogus"))
 case("reproduce", "--out is a file")(lambda g, t: Call(["reproduce", "--out", str(a_file(t))], "a file"))
+case("download", "repo not on the Hub")(
+    lambda g, t: Call(["download", "tester/nothing-here", "--out", str(t / "d")], "tester/nothing-here", hub=True))
+case("download", "Hub unreachable")(
+    lambda g, t: Call(["download", "tester/faces", "--out", str(t / "d")], "tester/faces", hub_down=True))
+case("download", "repo id not ns/name")(
+    lambda g, t: Call(["download", "faces", "--out", str(t / "d")], "faces", hub=True))
+case("download", "--pose-bin sideways")(
+    lambda g, t: Call(["download", "tester/faces", "--pose-bin", "sideways", "--out", str(t / "d")], "sideways",
+                      hub=True))
+case("download", "--out is a file")(
+    lambda g, t: Call(["download", "tester/faces", "--out", str(a_file(t))], "a file", hub=True))
+case("download", "--split a glob")(
+    lambda g, t: Call(["download", "tester/faces", "--split", "*", "--out", str(t / "d")], "--split", hub=True))
