@@ -89,6 +89,9 @@ def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1
                 (out / name).rename(tmp / name)
         replace_dir(tmp, out)
     except BaseException:
+        for name in keep:  # a carried-over cache goes back where it was
+            if (tmp / name).is_dir() and not (out / name).exists() and out.is_dir():
+                (tmp / name).rename(out / name)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
