@@ -72,3 +72,22 @@ def staged_folder(out: str | Path, option: str = "--out") -> Iterator[Path]:
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     shutil.rmtree(tmp)
+
+
+# What a report folder holds (``facebench.report``); anything else in ``--out`` is someone else's.
+REPORT_ENTRIES = ("metrics.json", "per_region.csv", "per_pose_bin.csv", "evaluation.npz", "figures", "report.md",
+                  "report.html")
+
+
+def check_report_folder(out: str | Path, keep: tuple[str, ...] = ()) -> Path:
+    """``out`` if a report may replace it whole: absent, empty, or an earlier report (plus ``keep``); else one
+    line. A report folder is swapped in whole, so a folder with other files in it would lose them."""
+    out = Path(out)
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir()
+                         if p.name not in (*REPORT_ENTRIES, *keep) and not p.name.startswith("."))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+            raise InvalidConfig(f"--out holds files that are not a facebench report ({shown})", out,
+                                hint="choose a new or empty folder; the report replaces the folder whole")
+    return out

@@ -16,6 +16,7 @@ from facebench import figures
 from facebench.evaluate import EvalRun, predictions_for
 from facebench.files import atomic_write, json_dumps_strict, recover_dir, replace_dir, temp_dir
 from facebench.metrics import CONVENTION, iou_f1
+from facebench.outputs import check_report_folder
 from facebench.pose import POSE_BIN_NAMES
 
 YAW_STEP = 15.0
@@ -73,13 +74,13 @@ def _fmt(x: float) -> str:
 
 
 def write_report(run: EvalRun, out: str | Path, model_name: str, n_boot: int = 1000, seed: int = 0,
-                 n_examples: int = 4, keep: tuple[str, ...] = ("predictions",)) -> Path:
+                 n_examples: int = 4, keep: tuple[str, ...] = ()) -> Path:
     """Write the full report folder; returns its path.
 
     The folder appears whole or not at all: it is written into a hidden sibling and swapped into place, so a
     kill while figures are drawn leaves the previous report, never a mix of two runs. The subfolders named in
     ``keep`` (evaluate's prediction cache) are carried over from the previous report by rename."""
-    out = Path(out)
+    out = check_report_folder(Path(out).resolve(), keep)  # resolved: "--out ." has a parent and a name
     recover_dir(out)
     tmp = temp_dir(out.parent, prefix=f".{out.name}.tmp-")
     try:

@@ -544,6 +544,14 @@ def a_file(tmp: Path, name: str = "a file") -> Path:
 
 case("evaluate", "--n-boot -5")(lambda g, t: Call(_evaluate(g, t, "--n-boot", "-5"), "--n-boot"))
 case("evaluate", "--out is a file")(lambda g, t: Call(_evaluate(g, t, out=str(a_file(t))), "--out"))
+@case("evaluate", "--out holds someone else's files")
+def _(good: Good, tmp: Path) -> Call:
+    mine = tmp / "my results"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me\n")
+    return Call(_evaluate(good, tmp, out=str(mine)), "notes.txt")
+
+
 case("evaluate", "--out under a file")(lambda g, t: Call(_evaluate(g, t, out=str(a_file(t) / "r")), "--out"))
 case("evaluate", "--out not writable")(
     lambda g, t: Call(_evaluate(g, t, out=str(unwritable_folder(t) / "r")), "--out"))
@@ -1227,7 +1235,7 @@ def _(good: Good, tmp: Path) -> Call:
     return Call(args, "transforms.json")
 
 
-# ---- export-onnx, convert, heads, reproduce: the commands that read a model or only options
+# ---- export-onnx, convert, heads, reproduce, download: a model, options, or the Hub
 
 for _name in ("config not JSON", "weights truncated", "input_size 100000", "labels a list"):
     def _make(good: Good, tmp: Path, _name: str = _name) -> Call:

@@ -46,6 +46,9 @@ def test_evaluate_writes_full_report(tmp_path, small_dataset):
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "src=\"figures" not in html
     assert "mean F1 (fg)" in r.stdout
+    from facebench.outputs import REPORT_ENTRIES  # what a rerun may replace without asking
+
+    assert {p.name for p in out.iterdir()} == set(REPORT_ENTRIES)
 
 
 def test_evaluate_errors_are_one_line_exit_2(tmp_path, small_dataset):

@@ -47,11 +47,12 @@ def evaluate(
     """
     from rich.progress import Progress
 
+    from facebench.app.evaluate import CACHE
     from facebench.dataset import load
     from facebench.errors import InvalidConfig
     from facebench.evaluate import evaluate_parser
     from facebench.hub import resolve_data
-    from facebench.outputs import check_output_folder
+    from facebench.outputs import check_output_folder, check_report_folder
     from facebench.parsing import MaskFolderParser
 
     if n_boot < 0:
@@ -65,19 +66,21 @@ def evaluate(
         from facebench.app.evaluate import cached_parser
 
         model_parser = open_parser(model, labels=labels)
-        out = check_output_folder(out or Path("reports") / f"{model_parser.name}-{split}")
+        out = check_report_folder(check_output_folder(out or Path("reports") / f"{model_parser.name}-{split}"),
+                                  keep=(CACHE,))
         parser = cached_parser(model_parser, ds, split, out, echo=typer.echo)
     else:
         from facebench.labels import label_order
 
         parser = MaskFolderParser(model, labels=label_order(labels) if labels else ds.labels)
-        out = check_output_folder(out or Path("reports") / f"{parser.name}-{split}")
+        out = check_report_folder(check_output_folder(out or Path("reports") / f"{parser.name}-{split}"),
+                                  keep=(CACHE,))
     with Progress(transient=True) as bar:
         task = bar.add_task(f"evaluating {parser.name}", total=n)
         run = evaluate_parser(parser, ds, split, progress=lambda k: bar.advance(task, k))
     from facebench.report import write_report  # matplotlib/seaborn: only once there is something to draw
 
-    write_report(run, out, model_name=parser.name, n_boot=n_boot, seed=seed)
+    write_report(run, out, model_name=parser.name, n_boot=n_boot, seed=seed, keep=(CACHE,))
     for w in run.warnings:
         typer.echo(f"warning: {w}", err=True)
     s = run.evaluation.scores(n_boot=0)

@@ -32,7 +32,6 @@ from facebench.parsing import Parser
 TruthFn = Callable[[Camera], tuple[np.ndarray, np.ndarray]]
 
 
-
 def subject_truths(captures: Path) -> dict[str, tuple[TruthFn, dict]]:
     """Subject name → (camera → (rgb, labels), its capture's meta) for every synthetic capture under ``captures``."""
     from generators.refine.pipeline import synthetic_truth
