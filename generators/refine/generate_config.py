@@ -47,6 +47,9 @@ class RefineConfig:
     # Input views larger than this are cropped to the head and resized to work_size² for the fits (real
     # captures are 1–6 K pixels); smaller ones are used as they are.
     work_size: int = 256
+    # Run the parser again on each head crop (it then sees the head filling its input, as it was trained),
+    # instead of keeping its first-pass mask of the whole frame cut down to the crop.
+    relabel_crops: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.variant, LabelLifting):

@@ -28,7 +28,7 @@ from facebench.labels import FACEBENCH
 from facebench.metrics import save_evaluations
 from facebench.parsing import MaskFolderParser, Parser
 from generators.refine.generate_config import RefineConfig
-from generators.refine.inputs import crop_to_head, head_frame, in_frame, load_views
+from generators.refine.inputs import crop_to_head, frame_box, head_frame, in_frame, load_views, relabel_crops
 from generators.refine.subject import refine_subject
 
 # Builds the parser in the worker (a checkpoint is loaded once per process): () -> facebench Parser
@@ -80,8 +80,12 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
     parser = parser_factory()
     views = load_views(job.capture, parser)
     frame, frame_record = head_frame(job.capture, views, cfg.head_frame)
-    cropped = [crop_to_head(v, cfg.work_size) for v in in_frame(views, frame)]
+    fh = cfg.views.frame_height
+    cropped = [crop_to_head(v, cfg.work_size, box=frame_box(v, frame, fh) if fh else None)
+               for v in in_frame(views, frame)]
     views = [v for v, _ in cropped]
+    if cfg.relabel_crops and not isinstance(parser, MaskFolderParser):  # a folder's masks can't be re-made
+        views = relabel_crops(views, [c is not None for _, c in cropped], parser)
     truth = truth_factory(job.capture) if truth_factory is not None else None
     # A folder of masks can't label new views; a network can, which measures the initial parser there.
     predict = None if isinstance(parser, MaskFolderParser) else (lambda images: parser.predict(images))
