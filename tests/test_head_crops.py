@@ -96,3 +96,32 @@ def test_generate_on_large_frames_crops_to_the_parser_framing(wide_capture, tmp_
     sides = [c["side"] for c in record["input_crops"]]
     # 0.33 m at the head origin through a 50° lens at 0.85 m: 448 · 0.33 / (2 · 0.85 · tan 25°) ≈ 186 px
     assert len(sides) == 6 and all(abs(s - 186) <= 12 for s in sides), sides
+
+
+def test_silhouette_head_box_finds_the_head_above_the_neck():
+    from generators.refine.localise import HEAD_FILL, silhouette_head_box
+
+    m = np.zeros((400, 600), np.uint8)
+    yy, xx = np.mgrid[:400, :600]
+    m[(yy - 100) ** 2 + (xx - 300) ** 2 <= 50**2] = 1  # a head of diameter 100 centred at (300, 100)
+    m[150:220, 280:320] = 14  # the neck
+    m[220:400, 100:500] = 16  # shoulders and chest, far wider than the head
+    x, y, side = silhouette_head_box(m)
+    assert x == pytest.approx(300.5, abs=2) and 95 <= y <= 130 and side == pytest.approx(101 / HEAD_FILL, rel=0.1)
+    assert silhouette_head_box(np.zeros((400, 600), np.uint8)) is None  # nothing there: no guess
+
+
+def test_generate_estimates_the_head_frame_on_large_frames(wide_capture, tmp_path):
+    """The parser's first look at a wide frame cannot place the head; looking again at the head finds it."""
+    from facebench.headframe import frame_angle
+
+    out = tmp_path / "data"
+    r = run_cli("generate", str(wide_capture.parent), "--out", str(out), "--new-views", "4", "--size", "48",
+                "--rgb-steps", "40", "--label-steps", "10", "--seed", "1")
+    assert r.returncode == 0, (r.stdout[-1500:], r.stderr[-2000:])
+    record = json.loads(next((tmp_path / ".data.work" / "subjects").glob("*/done.json")).read_text())
+    frame = record["head_frame"]
+    assert frame["mode"] == "auto" and frame["angle_to_declared_deg"] < 10, frame
+    declared = read_capture(wide_capture).head_to_world
+    assert frame_angle(np.array(frame["head_to_world"]), declared) < 10
+    assert 0.85 < frame["scale"] < 1.15  # the synthetic world is in metres

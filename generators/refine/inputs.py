@@ -60,19 +60,21 @@ def load_views(capture: Capture, parser: Parser) -> list[SubjectView]:
     return out
 
 
-def head_frame(capture: Capture, views: list[SubjectView], mode: str) -> tuple[np.ndarray, dict]:
+def head_frame(capture: Capture, views: list[SubjectView], mode: str,
+               masks: list[np.ndarray] | None = None) -> tuple[np.ndarray, dict]:
     """The capture's head→world frame and a record of where it came from.
 
-    ``auto`` estimates it from the parser's masks (``facebench.headframe``; when the capture also declares
-    one, the angle between the two is recorded); ``capture`` takes the declared one (``facebench.head_to_world``
-    in transforms.json, or a frame file the pipeline has set) and refuses when there is none."""
+    ``auto`` estimates it from the parser's masks, or from ``masks`` when given (``localise.py``), with
+    ``facebench.headframe``; when the capture also declares one, the angle between the two is recorded.
+    ``capture`` takes the declared one (``facebench.head_to_world`` in transforms.json, or a frame file the
+    pipeline has set) and refuses when there is none."""
     if mode == "capture":
         if capture.head_to_world is None:
             raise InvalidCapture("the capture declares no head frame", capture.source,
                                  hint="use --head-frame auto (estimate it) or --head-frame FILE (a 4×4 matrix)")
         return capture.head_to_world, {"mode": "capture", "head_to_world": capture.head_to_world.tolist(),
                                        "scale": split_frame(capture.head_to_world)[1]}
-    est = estimate_head_frame([v.camera for v in views], [v.mask for v in views], capture.source)
+    est = estimate_head_frame([v.camera for v in views], masks or [v.mask for v in views], capture.source)
     record = {"mode": "auto", **est.summary()}
     if capture.head_to_world is not None:
         record["angle_to_declared_deg"] = frame_angle(est.head_to_world, capture.head_to_world)

@@ -29,6 +29,7 @@ from facebench.metrics import save_evaluations
 from facebench.parsing import MaskFolderParser, Parser
 from generators.refine.generate_config import RefineConfig
 from generators.refine.inputs import crop_to_head, frame_box, head_frame, in_frame, load_views, relabel_crops
+from generators.refine.localise import localised_masks
 from generators.refine.subject import refine_subject
 
 # Builds the parser in the worker (a checkpoint is loaded once per process): () -> facebench Parser
@@ -79,7 +80,10 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
         torch.set_num_threads(threads)
     parser = parser_factory()
     views = load_views(job.capture, parser)
-    frame, frame_record = head_frame(job.capture, views, cfg.head_frame)
+    localise = cfg.head_frame == "auto" and not isinstance(parser, MaskFolderParser) and \
+        any(max(v.mask.shape) > cfg.work_size for v in views)
+    frame, frame_record = head_frame(job.capture, views, cfg.head_frame,
+                                     localised_masks(views, parser, cfg.work_size) if localise else None)
     fh = cfg.views.frame_height
     cropped = [crop_to_head(v, cfg.work_size, box=frame_box(v, frame, fh) if fh else None)
                for v in in_frame(views, frame)]
