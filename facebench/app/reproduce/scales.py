@@ -29,6 +29,7 @@ class Scale:
     size: int
     rgb_steps: int
     label_steps: int
+    num_init: int  # Gaussians at initialisation
     # the baseline's own frontal training data, mixed into (a), (b) and (c): the first ``frontal_subjects``
     # subjects of baselines/recipes/frontal.sh's stream, re-rendered (12 views each, |yaw| < 30°, |pitch| < 20°)
     frontal_subjects: int
@@ -64,7 +65,8 @@ class Scale:
         # The synthetic training heads declare their frame exactly: the loop measures the labels, not how well
         # a head frame is estimated (benchmarks/bench_headframe.py does that; the small scale is too coarse to).
         refine = replace(d.refine, out_size=self.size, views=replace(d.refine.views, n_views=self.new_views),
-                         lift=replace(d.refine.lift, rgb_steps=self.rgb_steps, label_steps=self.label_steps),
+                         lift=replace(d.refine.lift, rgb_steps=self.rgb_steps, label_steps=self.label_steps,
+                                      num_init=self.num_init),
                          head_frame="capture")
         return replace(d, refine=refine, seed=self.data_seed, workers=self.workers,
                        synthetic=SyntheticInput(self.train_subjects, self.input_views, self.input_size))
@@ -75,12 +77,12 @@ SCALES: dict[str, Scale] = {
     # (one subject, blurry 64² captures, 30 steps). Target ≤ 3 min on 2 cores.
     "small": Scale(
         name="small", train_subjects=1, input_views=16, input_size=64, new_views=24, size=128, rgb_steps=80,
-        label_steps=30, frontal_subjects=2, steps=30, batch_size=4, test_subjects=4, test_views=8, test_size=128,
-        n_boot=300, workers=1,
+        label_steps=30, num_init=4000, frontal_subjects=2, steps=30, batch_size=4, test_subjects=4, test_views=8,
+        test_size=128, n_boot=300, workers=1,
     ),
     # The measured scale, ≤ 90 min on 2 idle cores. Estimate per stage (idle; ×2 on a box as busy as above):
     #   test split   40 subjects × 24 views at 256²: 960 × 0.06 s + 40 heads, 2 workers      ≈ 1–2 min
-    #   generate     16 subjects × ~45 s, 2 workers of 1 thread (≈ 1.6× speed-up)           ≈ 7–8 min
+    #   generate     16 subjects × ~65 s, 2 workers of 1 thread (≈ 1.6× speed-up)           ≈ 11 min
     #   frontal      80 recipe subjects × 12 views at 256², 2 workers                          ≈ 1 min
     #   variants     parser on 1024 views + 16 × 64 truth renders + encoding 3 × ~1,950 samples ≈ 3 min
     #   fine-tunes   4 × 800 steps × 8 images = 25,600 images at ~15 img/s (25 img/s: 17 min) ≈ 28 min
@@ -90,15 +92,15 @@ SCALES: dict[str, Scale] = {
     #   Measured (docs/reproduce.md): 45 min with the 256² baseline and the frontal mix, beside a niced test run
     #   (fine-tunes 7–9 min each at 12–15 img/s); 23.5 min with the first, 192² baseline and no mix.
     "default": Scale(
-        name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=400,
-        label_steps=150, frontal_subjects=80, steps=800, batch_size=8, test_subjects=40, test_views=24,
+        name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=600,
+        label_steps=150, num_init=8000, frontal_subjects=80, steps=800, batch_size=8, test_subjects=40, test_views=24,
         test_size=256,
     ),
     # More subjects and steps, for a GPU (gsplat) or a long CPU run; not timed.
     "large": Scale(
         name="large", train_subjects=64, input_views=48, input_size=128, new_views=96, size=256, rgb_steps=800,
-        label_steps=200, frontal_subjects=200, steps=4000, batch_size=8, test_subjects=100, test_views=24,
-        test_size=256,
+        label_steps=200, num_init=8000, frontal_subjects=200, steps=4000, batch_size=8, test_subjects=100,
+        test_views=24, test_size=256,
     ),
 }
 
