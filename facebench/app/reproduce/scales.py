@@ -89,8 +89,9 @@ SCALES: dict[str, Scale] = {
     #   evaluate     5 × (960 images at ~10 img/s + ~15 s of report)                          ≈ 9 min
     #   report       bootstraps, figures, the qualitative grid (5 checkpoints × 5 images)       ≈ 1 min
     #   total ≈ 50 min idle; on a box as busy as the measurement above it would exceed 90 min.
-    #   Measured (docs/reproduce.md): 45 min with the 256² baseline and the frontal mix, beside a niced test run
-    #   (fine-tunes 7–9 min each at 12–15 img/s); 23.5 min with the first, 192² baseline and no mix.
+    #   Measured (docs/reproduce.md): 47 min with 8,000 Gaussians and 600 steps (45 min with 4,000 and 400),
+    #   beside a niced test run (fine-tunes 7–9 min each at 12–15 img/s); 23.5 min with the first, 192²
+    #   baseline and no mix.
     "default": Scale(
         name="default", train_subjects=16, input_views=32, input_size=128, new_views=64, size=256, rgb_steps=600,
         label_steps=150, num_init=8000, frontal_subjects=80, steps=800, batch_size=8, test_subjects=40, test_views=24,
