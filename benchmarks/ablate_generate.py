@@ -3,7 +3,7 @@
 Rows: label representation (logits / palette / joint geometry) and post-processing (all on, all but the
 confidence → ignore step, all off). Same captures, parser and budgets for every row.
 
-    .venv/bin/python benchmarks/ablate_generate.py [--seed 2000] [--rgb-steps 400] [--label-steps 150]
+    .venv/bin/python benchmarks/ablate_generate.py [--seed 2000] [--rgb-steps N] [--label-steps N]
         [--subjects 1] [--rows logits/off,votes/off] [--truth-masks] [--lift '{"num_init": 12000}']
         [--input-size 256] [--refine '{"work_size": 128}']
 
@@ -30,8 +30,8 @@ ROWS = ("logits/all", "logits/no-confidence", "logits/off", "palette/off", "vote
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=2000)
-    ap.add_argument("--rgb-steps", type=int, default=400)
-    ap.add_argument("--label-steps", type=int, default=150)
+    ap.add_argument("--rgb-steps", type=int, default=None, help="default: generate's")
+    ap.add_argument("--label-steps", type=int, default=None, help="default: generate's")
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--parser", default=None, help="initial-mask checkpoint (default: the shipped BiSeNet)")

@@ -11,10 +11,11 @@ EYES_BROWS = ("l_eye", "r_eye", "l_brow", "r_brow")
 SMALL_PARTS = (*EYES_BROWS, "mouth", "u_lip", "l_lip", "nose")
 
 
-def base_config(seed: int, subjects: int, views: int, new_views: int, rgb_steps: int, label_steps: int,
+def base_config(seed: int, subjects: int, views: int, new_views: int, rgb_steps: int | None, label_steps: int | None,
                 variant: str | None = None, input_size: int | None = None) -> Any:
-    """generate's own GenerateConfig with the script's sizes (every other knob stays the library's default),
-    and the heads' declared frame, as bench_generate: these scripts measure labels, not frames."""
+    """generate's own GenerateConfig with the script's sizes (every other knob, and steps left None, stay the
+    library's default) and the heads' declared frame, as bench_generate: these scripts measure labels, not
+    frames."""
     from dataclasses import replace
 
     from generators.refine.generate_config import GenerateConfig
@@ -22,7 +23,9 @@ def base_config(seed: int, subjects: int, views: int, new_views: int, rgb_steps:
 
     d = GenerateConfig()
     refine = replace(d.refine, views=replace(d.refine.views, n_views=new_views),
-                     lift=replace(d.refine.lift, rgb_steps=rgb_steps, label_steps=label_steps), head_frame="capture")
+                     lift=replace(d.refine.lift, rgb_steps=rgb_steps or d.refine.lift.rgb_steps,
+                                  label_steps=d.refine.lift.label_steps if label_steps is None else label_steps),
+                     head_frame="capture")
     if variant is not None:
         refine = replace(refine, variant=make_variant(variant))
     synthetic = replace(d.synthetic, subjects=subjects, views=views, size=input_size or d.synthetic.size)

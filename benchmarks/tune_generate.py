@@ -46,8 +46,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=2000)
     ap.add_argument("--subjects", type=int, default=2)
-    ap.add_argument("--rgb-steps", type=int, default=400)
-    ap.add_argument("--label-steps", type=int, default=150)
+    ap.add_argument("--rgb-steps", type=int, default=None, help="default: generate's")
+    ap.add_argument("--label-steps", type=int, default=None, help="default: generate's")
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--new-views", type=int, default=64)
     ap.add_argument("--rows", default="")
@@ -58,7 +58,8 @@ def main() -> None:
     gen = base_config(args.seed, args.subjects, args.views, args.new_views, args.rgb_steps, args.label_steps,
                       variant="joint")
     jobs = synthetic_jobs(tmp, gen)
-    table = {name: dataclasses.replace(gen, refine=refine) for name, refine in rows(gen.refine, args.rgb_steps).items()}
+    table = {name: dataclasses.replace(gen, refine=refine)
+             for name, refine in rows(gen.refine, gen.refine.lift.rgb_steps).items()}
     names = args.rows.split(",") if args.rows else list(table)
     results = []
     for name in names:
