@@ -23,7 +23,7 @@ def base_config(seed: int, subjects: int, views: int, new_views: int, rgb_steps:
 
     d = GenerateConfig()
     refine = replace(d.refine, views=replace(d.refine.views, n_views=new_views),
-                     lift=replace(d.refine.lift, rgb_steps=rgb_steps or d.refine.lift.rgb_steps,
+                     lift=replace(d.refine.lift, rgb_steps=d.refine.lift.rgb_steps if rgb_steps is None else rgb_steps,
                                   label_steps=d.refine.lift.label_steps if label_steps is None else label_steps),
                      head_frame="capture")
     if variant is not None:

@@ -3,7 +3,6 @@ the parser labels that crop again instead of its first look at the whole frame b
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -39,8 +38,7 @@ def test_frame_box_frames_metres_at_the_head_origin_in_any_world_scale():
     cam_cm = _look_at_origin(200.0, 1000.0, 1920, 1080)
     x, y, side = frame_box(_view(cam_cm), h2w, 0.33)
     assert x == pytest.approx(960 + 1000 * 10 / 200) and side == pytest.approx(1000 * 0.33 / 2.0)
-    behind = dataclasses.replace(cam, world_to_camera=cam.world_to_camera @ np.diag([1.0, 1.0, 1.0, 1.0]))
-    behind.world_to_camera[2, 3] = -2.0  # the head origin behind the camera: no box (the caller falls back)
+    behind = _look_at_origin(-2.0, 1000.0, 1920, 1080)  # the head origin behind the camera: no box (a fallback)
     assert frame_box(_view(behind), np.eye(4), 0.33) is None
 
 

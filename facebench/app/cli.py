@@ -61,20 +61,22 @@ def evaluate(
         check_output_folder(out)
     ds = load(resolve_data(data))
     n = len(ds.metadata(split))  # the split exists and its ids, poses and provenance are sound
+
+    def report_folder(name: str) -> Path:  # the report replaces it whole: refuse a folder of other files first
+        return check_report_folder(check_output_folder(out or Path("reports") / f"{name}-{split}"), keep=(CACHE,))
+
     if _is_model(model):
         from baselines.parser_spec import open_parser
         from facebench.app.evaluate import cached_parser
 
         model_parser = open_parser(model, labels=labels)
-        out = check_report_folder(check_output_folder(out or Path("reports") / f"{model_parser.name}-{split}"),
-                                  keep=(CACHE,))
+        out = report_folder(model_parser.name)
         parser = cached_parser(model_parser, ds, split, out, echo=typer.echo)
     else:
         from facebench.labels import label_order
 
         parser = MaskFolderParser(model, labels=label_order(labels) if labels else ds.labels)
-        out = check_report_folder(check_output_folder(out or Path("reports") / f"{parser.name}-{split}"),
-                                  keep=(CACHE,))
+        out = report_folder(parser.name)
     with Progress(transient=True) as bar:
         task = bar.add_task(f"evaluating {parser.name}", total=n)
         run = evaluate_parser(parser, ds, split, progress=lambda k: bar.advance(task, k))

@@ -90,8 +90,6 @@ def frame_box(v: SubjectView, head_to_world: np.ndarray, frame_height: float) ->
     """Centre (x, y) and side in pixels of the square that frames ``frame_height`` metres at the head origin
     in this view (how the parser's training images and the new views are framed); None when the head origin
     is behind the camera or outside the image."""
-    from facebench.pose import split_frame
-
     p = v.camera.world_to_camera @ np.append(head_to_world[:3, 3], 1.0)
     if p[2] <= 0:
         return None
@@ -102,16 +100,26 @@ def frame_box(v: SubjectView, head_to_world: np.ndarray, frame_height: float) ->
     return float(x), float(y), float(v.camera.K[1, 1] * frame_height * split_frame(head_to_world)[1] / p[2])
 
 
-def mask_box(v: SubjectView, margin: float) -> tuple[float, float, float] | None:
-    """Centre and side of the parser's head classes (their 1st–99th percentiles, so a few stray pixels of a
+def mask_box(mask: np.ndarray, margin: float) -> tuple[float, float, float] | None:
+    """Centre and side of a mask's head classes (their 1st–99th percentiles, so a few stray pixels of a
     first-pass mask don't stretch it) plus ``margin`` of the head's size each side; None if no head."""
     from facebench.headframe import HEAD_CLASSES
 
-    ys, xs = np.nonzero(np.isin(v.mask, HEAD_CLASSES))
+    ys, xs = np.nonzero(np.isin(mask, HEAD_CLASSES))
     if len(xs) < 50:
         return None
     (x0, x1), (y0, y1) = np.percentile(xs, [1, 99]), np.percentile(ys, [1, 99])
     return (x0 + x1 + 1) / 2, (y0 + y1 + 1) / 2, max(x1 - x0 + 1, y1 - y0 + 1) * (1 + 2 * margin)
+
+
+def square_in_image(box: tuple[float, float, float], h: int, w: int, min_side: float) -> tuple[int, int, int]:
+    """``box`` (centre and side) as whole pixels (x0, y0, side): the side kept between ``min_side`` and the
+    image's shorter edge, the square moved inside the image rather than cut by its border."""
+    cx, cy, side = box
+    side = int(round(min(max(side, min_side), min(h, w))))
+    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), h - side)))
+    return x0, y0, side
 
 
 def crop_to_head(v: SubjectView, size: int, margin: float = 0.2,
@@ -127,10 +135,7 @@ def crop_to_head(v: SubjectView, size: int, margin: float = 0.2,
     h, w = v.mask.shape
     if max(h, w) <= size:
         return v, None
-    cx, cy, side = box or mask_box(v, margin) or (w / 2, h / 2, min(h, w))
-    side = int(round(min(max(side, size / 4), min(h, w))))
-    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
-    y0 = int(round(min(max(cy - side / 2, 0), h - side)))
+    x0, y0, side = square_in_image(box or mask_box(v.mask, margin) or (w / 2, h / 2, min(h, w)), h, w, size / 4)
     box = (x0, y0, x0 + side, y0 + side)
     f = size / side
 
@@ -151,7 +156,6 @@ def crop_to_head(v: SubjectView, size: int, margin: float = 0.2,
     out = dataclasses.replace(v, camera=Camera(K, v.camera.world_to_camera.copy(), size, size), image=image(v.image),
                               mask=labels(v.mask), truth=labels(v.truth), confidence=conf)
     return out, {"view": v.id, "x0": x0, "y0": y0, "side": side, "size": size}
-
 
 
 def relabel_crops(views: list[SubjectView], cropped: list[bool], parser: Parser) -> list[SubjectView]:

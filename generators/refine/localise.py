@@ -17,7 +17,7 @@ import numpy as np
 from facebench.headframe import HEAD_CLASSES
 from facebench.labels import IGNORE
 from facebench.parsing import Parser
-from generators.refine.inputs import SubjectView, mask_box, parser_masks
+from generators.refine.inputs import SubjectView, mask_box, parser_masks, square_in_image
 
 # A head fills this fraction of a face parser's frame (0.25 m of head in 0.33 m).
 HEAD_FILL = 0.75
@@ -37,17 +37,9 @@ def silhouette_head_box(mask: np.ndarray) -> tuple[float, float, float] | None:
     height = bottom - top + 1
     lo, hi = int(0.15 * height), max(int(0.75 * height), int(0.15 * height) + 2)
     neck = lo + int(np.argmin(width[lo:hi]))  # rows below the top
-    ys, xs = np.nonzero(fg[top : top + neck + 1])
+    _, xs = np.nonzero(fg[top : top + neck + 1])
     side = max(neck, width[: neck + 1].max()) / HEAD_FILL
     return float(xs.mean()) + 0.5, top + neck / 2 + 0.5, float(side)
-
-
-def _square(box: tuple[float, float, float], h: int, w: int) -> tuple[int, int, int]:
-    cx, cy, side = box
-    side = int(round(min(max(side, 32), min(h, w))))
-    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
-    y0 = int(round(min(max(cy - side / 2, 0), h - side)))
-    return x0, y0, side
 
 
 def localised_masks(views: list[SubjectView], parser: Parser, size: int, rounds: int = 2) -> list[np.ndarray]:
@@ -61,8 +53,11 @@ def localised_masks(views: list[SubjectView], parser: Parser, size: int, rounds:
         todo = [i for i in large if boxes.get(i) is not None]
         if not todo:
             break
-        squares = {i: _square(boxes[i], *views[i].mask.shape) for i in todo}
-        crops = [views[i].image[y0 : y0 + s, x0 : x0 + s] for i in todo for x0, y0, s in [squares[i]]]
+        squares = {i: square_in_image(boxes[i], *views[i].mask.shape, min_side=32) for i in todo}
+        crops = []
+        for i in todo:
+            x0, y0, s = squares[i]
+            crops.append(views[i].image[y0 : y0 + s, x0 : x0 + s])
         masks = parser_masks(parser, crops, [views[i].id for i in todo])
         for i, m in zip(todo, masks, strict=True):
             x0, y0, s = squares[i]
@@ -71,7 +66,6 @@ def localised_masks(views: list[SubjectView], parser: Parser, size: int, rounds:
             full[views[i].mask == IGNORE] = IGNORE
             out[i] = full
             if r + 1 < rounds:
-                head = SubjectView(id=views[i].id, camera=views[i].camera, image=views[i].image, mask=full)
-                boxes[i] = mask_box(head, margin=(1 / HEAD_FILL - 1) / 2) if np.isin(m, HEAD_CLASSES).any() \
-                    else None
+                found = np.isin(m, HEAD_CLASSES).any()
+                boxes[i] = mask_box(full, margin=(1 / HEAD_FILL - 1) / 2) if found else None
     return out

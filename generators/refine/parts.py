@@ -80,19 +80,19 @@ def refine_into(job: SubjectJob, scratch: Path, cfg: RefineConfig, seed: int, pa
         torch.set_num_threads(threads)
     parser = parser_factory()
     views = load_views(job.capture, parser)
-    localise = cfg.head_frame == "auto" and not isinstance(parser, MaskFolderParser) and \
-        any(max(v.mask.shape) > cfg.work_size for v in views)
+    can_parse = not isinstance(parser, MaskFolderParser)  # a folder's masks can't be re-made for new pictures
+    localise = cfg.head_frame == "auto" and can_parse and any(max(v.mask.shape) > cfg.work_size for v in views)
     frame, frame_record = head_frame(job.capture, views, cfg.head_frame,
                                      localised_masks(views, parser, cfg.work_size) if localise else None)
     fh = cfg.views.frame_height
     cropped = [crop_to_head(v, cfg.work_size, box=frame_box(v, frame, fh) if fh else None)
                for v in in_frame(views, frame)]
     views = [v for v, _ in cropped]
-    if cfg.relabel_crops and not isinstance(parser, MaskFolderParser):  # a folder's masks can't be re-made
+    if cfg.relabel_crops and can_parse:
         views = relabel_crops(views, [c is not None for _, c in cropped], parser)
     truth = truth_factory(job.capture) if truth_factory is not None else None
     # A folder of masks can't label new views; a network can, which measures the initial parser there.
-    predict = None if isinstance(parser, MaskFolderParser) else (lambda images: parser.predict(images))
+    predict = (lambda images: parser.predict(images)) if can_parse else None
     res = refine_subject(job.subject, views, frame, FACEBENCH, cfg, seed, predict=predict,
                          truth=truth, checkpoint_dir=str(scratch / "fit"))
     # The scratch folder is the unit of atomicity (committed by rename), so its files are written in place.
