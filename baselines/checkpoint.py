@@ -129,6 +129,11 @@ def _check_fields(config: dict[str, Any], where: Path) -> None:
     if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 3
             and all(map(number, mean + std)) and all(v > 0 for v in std)):
         raise CheckpointError("config 'normalisation' must hold 3 finite 'mean' and 3 positive 'std' values", where)
+    scales = config.get("test_time_scales", [1.0])
+    if (not isinstance(scales, list) or not 1 <= len(scales) <= 4 or not all(map(number, scales))
+            or not all(0.25 <= s and s * size <= MAX_INPUT_SIZE for s in scales)):
+        raise CheckpointError(f"config 'test_time_scales' must list 1..4 zoom factors ≥ 0.25 that keep the input "
+                              f"side ≤ {MAX_INPUT_SIZE}, got {scales!r}", where)
     if not isinstance(config["weights"], dict) or not isinstance(config["weights"].get("sha256"), str):
         raise CheckpointError("config 'weights' must record the weights' sha256", where)
 

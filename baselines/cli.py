@@ -40,6 +40,9 @@ def train_command(
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 2,
     test_time_flip: Annotated[bool | None, typer.Option(
         help="Record that the model infers on image + mirror image, averaged [default: --init's, else no].")] = None,
+    test_time_scales: Annotated[str | None, typer.Option(
+        help="Record zooms whose predictions are averaged at inference, e.g. 1,1.75 [default: --init's, else 1].",
+    )] = None,
     amp: Annotated[
         str,
         typer.Option(help="auto (bf16 autocast where the CPU has AVX512-BF16/AMX, else fp32), bf16 or fp32."),
@@ -57,12 +60,22 @@ def train_command(
         batch_size=batch_size, width=width, lr=lr, seed=seed, max_yaw=max_yaw, max_pitch=max_pitch,
         train_split=split, val_split=val_split or None, val_every=val_every, save_every=save_every,
         stop_after=stop_after, threads=threads, amp=amp, test_time_flip=test_time_flip,
+        test_time_scales=_zooms(test_time_scales),
         command=shlex.join(["facebench", *sys.argv[1:]]),
     )  # fmt: skip
     result = train(cfg)
     typer.echo(f"checkpoint: {result.out} (step {result.step})")
     if result.metrics:
         typer.echo(json.dumps({k: v for k, v in result.metrics.items()}, sort_keys=True))
+
+
+def _zooms(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(z) for z in text.split(","))
+    except ValueError:
+        raise InvalidConfig(f"--test-time-scales must be numbers separated by commas, got {text!r}") from None
 
 
 def predict_command(

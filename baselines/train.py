@@ -99,6 +99,7 @@ class TrainConfig:
     amp: str | None = "auto"  # auto | bf16 | fp32: bf16 autocast where the CPU has bf16 kernels
     stop_after: int | None = None  # stop (resumably) once this step is reached: time-boxing
     test_time_flip: bool | None = None  # infer on image + mirror (baselines.predict.FlipAveraged); None: --init's
+    test_time_scales: tuple[float, ...] | None = None  # zooms averaged at inference (ScaleAveraged); None: --init's
     quiet: bool = False
     command: str = ""
 
@@ -194,6 +195,8 @@ def _resolve_defaults(cfg: TrainConfig, n_train: int) -> tuple[TrainConfig, dict
         cfg.size = cfg.size if cfg.size is not None else init_cfg["input_size"]
         if cfg.test_time_flip is None:  # a fine-tune infers as the model it started from
             cfg.test_time_flip = bool(init_cfg.get("test_time_flip", False))
+        if cfg.test_time_scales is None:
+            cfg.test_time_scales = tuple(init_cfg.get("test_time_scales", [1.0]))
     cfg.test_time_flip = bool(cfg.test_time_flip)
     cfg.width = cfg.width or 1.0
     cfg.size = cfg.size if cfg.size is not None else 256  # not `or`: --size 0 is an error, not the default
@@ -225,6 +228,9 @@ def check_options(cfg: TrainConfig) -> None:
                           ("--threads", cfg.threads)):
         if value is not None and value < 1:
             raise bad(option, "≥ 1", value)
+    scales = cfg.test_time_scales or (1.0,)
+    if not 1 <= len(scales) <= 4 or not all(math.isfinite(z) and 0.25 <= z <= 4 for z in scales):
+        raise bad("--test-time-scales", "1..4 zoom factors in 0.25..4", ",".join(map(str, scales)))
     for option, value in (("--batch-size", cfg.batch_size), ("--save-every", cfg.save_every)):
         if value < 1:
             raise bad(option, "≥ 1", value)
@@ -262,6 +268,7 @@ def _checkpoint_config(
         },
         "metrics": metrics,
         **({"test_time_flip": True} if cfg.test_time_flip else {}),
+        **({"test_time_scales": list(cfg.test_time_scales)} if cfg.test_time_scales not in (None, (1.0,)) else {}),
     }
 
 

@@ -125,6 +125,12 @@ def check_checkpoint(path: str | Path, limits: Limits, architectures: Collection
     size = config.get("input_size")
     if not isinstance(size, int) or not MIN_INPUT <= size <= MAX_INPUT:
         raise InvalidSubmission(f"config input_size must be an integer in {MIN_INPUT}..{MAX_INPUT}", config_path)
+    zooms = config.get("test_time_scales", [1.0])  # the host parses at input_size × each zoom
+    if (not isinstance(zooms, list) or not 1 <= len(zooms) <= 4
+            or not all(isinstance(z, int | float) and not isinstance(z, bool) and 0.25 <= z and z * size <= MAX_INPUT
+                       for z in zooms)):
+        raise InvalidSubmission(f"config test_time_scales must list 1..4 zooms ≥ 0.25 with input_size × zoom ≤ "
+                                f"{MAX_INPUT}", config_path)
     names = (config.get("labels") or {}).get("names") if isinstance(config.get("labels"), dict) else None
     if labels is not None and names != list(labels):
         raise InvalidSubmission("config labels.names differ from the benchmark's classes (remap by name first)",
