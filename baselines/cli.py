@@ -81,7 +81,8 @@ def _zooms(text: str | None) -> tuple[float, ...] | None:
 def predict_command(
     checkpoint: Annotated[str, typer.Argument(help="A model: checkpoint folder, zll:PATH.pth, hf:ORG/NAME[@REV] or "
                                                    "onnx:PATH.")],
-    photos: Annotated[Path | None, typer.Argument(help="A folder of JPEG/PNG photos (or use --data).",
+    photos: Annotated[Path | None, typer.Argument(help="A folder of JPEG/PNG photos, turned upright by their EXIF "
+                                                                   "orientation (or use --data).",
                                                   show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for {id}.png (or {stem}.png) label maps.")] = Path("masks"),
     data: Annotated[Path | None, typer.Option(help="Or a facebench dataset folder.")] = None,

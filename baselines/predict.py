@@ -196,11 +196,12 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 def predict_folder(parser: TorchParser, photos: str | Path, out: str | Path, overlays: bool = True,
                    quiet: bool = False) -> int:
-    """Parse every JPEG/PNG in ``photos``: ``{stem}.png`` label maps in ``out`` and, with ``overlays``,
+    """Parse every JPEG/PNG in ``photos``, turned upright by its EXIF orientation (the label maps match the photo
+    as viewers show it): ``{stem}.png`` label maps in ``out`` and, with ``overlays``,
     ``out/overlays/{stem}.png`` (photo | labels over it, with a legend). Returns how many. Written to a staging
     folder moved into ``out`` at the end, so an unreadable photo met halfway leaves ``out`` as it was."""
     from facebench.errors import InvalidConfig, require_exists
-    from facebench.imageio import read_image
+    from facebench.imageio import read_photo
     from facebench.outputs import staged_folder
 
     photos = require_exists(Path(photos), "photo folder")
@@ -212,7 +213,7 @@ def predict_folder(parser: TorchParser, photos: str | Path, out: str | Path, ove
     with staged_folder(out) as tmp, Progress(disable=quiet, transient=True) as progress:
         task = progress.add_task("predict photos", total=len(files))
         for path in files:
-            image = read_image(path)
+            image = read_photo(path)  # upright, as a viewer shows it (EXIF orientation)
             mask = parser.predict([image], [path.stem])[0]
             write_png(tmp / f"{path.stem}.png", mask)
             if overlays:

@@ -113,5 +113,21 @@ def read_image(path: str | Path) -> np.ndarray:
     return decode_png(_read_bytes(path, "image", InvalidImage), "image", path)
 
 
+def read_photo(path: str | Path) -> np.ndarray:
+    """A photo as H×W×3 uint8 RGB the way viewers show it: turned upright by its EXIF orientation.
+
+    Phones store a portrait photo as landscape pixels plus an orientation tag; parsed as stored, the face is
+    on its side, where a parser trained on upright faces fails without a word. Captures are not read this way:
+    their cameras were calibrated on the stored pixels."""
+    from PIL import ImageOps
+
+    img = open_image(_read_bytes(path, "image", InvalidImage), "image", path)
+    try:
+        upright = ImageOps.exif_transpose(img)
+    except Exception as e:  # noqa: BLE001 - a damaged EXIF block: Pillow raises many types
+        raise InvalidImage(f"its EXIF orientation cannot be read ({_reason(e)})", path) from None
+    return np.array(upright.convert("RGB"))
+
+
 def write_png(path: str | Path, array: np.ndarray) -> Path:
     return atomic_write(path, encode_png(array))

@@ -54,3 +54,26 @@ def test_bad_photo_folders_are_one_line(tmp_path):
     assert r.returncode == 2 and len(lines) == 1 and "a.jpg" in lines[0] and "not a readable image" in lines[0]
     r = run_cli("predict", str(SHIPPED), "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and "either a folder of photos or --data" in r.stderr
+
+
+def test_a_phone_photo_is_parsed_upright_by_its_exif_orientation(tmp_path):
+    """A portrait phone photo: landscape pixels plus EXIF orientation 6 (turn 90° clockwise to view). Parsed as
+    stored the face would lie on its side; the label map must match the photo as viewers show it."""
+    from facebench.pose import Pose
+    from generators.heads import camera_for_pose, render_view, sample_head
+
+    upright = render_view(sample_head(7), camera_for_pose(Pose(0.0, 0.0), size=200)).rgb[:, 25:175]  # 200×150
+    (tmp_path / "phone").mkdir()
+    (tmp_path / "plain").mkdir()
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # what the sensor wrote: 150 high
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone" / "portrait.jpg", quality=95, exif=exif)
+    Image.fromarray(upright).save(tmp_path / "plain" / "portrait.png")
+    for name in ("phone", "plain"):
+        r = run_cli("predict", str(SHIPPED), str(tmp_path / name), "--out", str(tmp_path / f"{name}-masks"))
+        assert r.returncode == 0, r.stderr[-2000:]
+    phone = read_mask(tmp_path / "phone-masks" / "portrait.png")
+    plain = read_mask(tmp_path / "plain-masks" / "portrait.png")
+    assert phone.shape == plain.shape == (200, 150)
+    assert (phone == plain).mean() > 0.9  # the same parse, up to JPEG noise
