@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facebench.errors import FacebenchError, InvalidImage, InvalidMask, require_exists
 from facebench.files import atomic_write
@@ -119,11 +119,8 @@ def read_photo(path: str | Path) -> np.ndarray:
     Phones store a portrait photo as landscape pixels plus an orientation tag; parsed as stored, the face is
     on its side, where a parser trained on upright faces fails without a word. Captures are not read this way:
     their cameras were calibrated on the stored pixels."""
-    from PIL import ImageOps
-
-    img = open_image(_read_bytes(path, "image", InvalidImage), "image", path)
     try:
-        upright = ImageOps.exif_transpose(img)
+        upright = ImageOps.exif_transpose(read_file(path))
     except Exception as e:  # noqa: BLE001 - a damaged EXIF block: Pillow raises many types
         raise InvalidImage(f"its EXIF orientation cannot be read ({_reason(e)})", path) from None
     return np.array(upright.convert("RGB"))

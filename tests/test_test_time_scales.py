@@ -108,6 +108,7 @@ def test_fine_tunes_inherit_the_scales_and_bad_scales_are_refused(toy_dataset, t
 def test_a_config_with_impossible_scales_is_refused_before_any_weights_load(tmp_path, scales):
     ckpt = _checkpoint(tmp_path / "ck")
     cfg = json.loads((ckpt / "config.json").read_text())
+    # NaN is not JSON (the reader refuses it as such): a number too large for a float, read as inf, stands in
     text = json.dumps({**cfg, "test_time_scales": scales}).replace("NaN", "1e999")
     (ckpt / "config.json").write_text(text)
     with pytest.raises(CheckpointError, match="test_time_scales"):
